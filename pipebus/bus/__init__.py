@@ -1,0 +1,17 @@
+"""The bus: ``WorkerBus``, its subscriptions and taps, and the in-process ``AsyncQueueBus``."""
+
+from pipebus.bus.async_queue import AsyncQueueBus
+from pipebus.bus.base import BusStats, WorkerBus
+from pipebus.bus.subscriber import BusSubscriber
+from pipebus.bus.subscription import BusSubscription
+from pipebus.bus.taps import BusTap, DeliveryTap
+
+__all__ = [
+    "AsyncQueueBus",
+    "BusStats",
+    "BusSubscriber",
+    "BusSubscription",
+    "BusTap",
+    "DeliveryTap",
+    "WorkerBus",
+]

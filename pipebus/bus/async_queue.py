@@ -1,0 +1,14 @@
+"""``AsyncQueueBus``: the in-process bus, no serialisation, no network."""
+
+from __future__ import annotations
+
+from pipebus.bus.base import WorkerBus
+from pipebus.core.envelope import Envelope
+
+
+class AsyncQueueBus(WorkerBus):
+    """In-process bus: a published message goes straight to the subscribers' lanes."""
+
+    async def publish(self, envelope: Envelope) -> None:
+        """Deliver to the local subscribers."""
+        self.route(envelope)

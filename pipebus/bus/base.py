@@ -1,0 +1,364 @@
+"""``WorkerBus``: stamps, observes, routes and delivers messages between subscribers.
+
+The path of one message: :meth:`WorkerBus.send` stamps an :class:`Envelope` (id,
+session, sequence, time, trace context, cause), lets the taps see it (event log,
+projections, tracing), then delivers it here (local-only), or hands it to the
+transport through :meth:`WorkerBus.publish`. Whatever the transport brings back goes
+through :meth:`WorkerBus.on_message_received` to the subscribers: a targeted message
+to its target's subscription only (one dict lookup), a broadcast to all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+import traceback
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from pipebus.bus.context import ActiveDelivery, current_delivery
+from pipebus.bus.subscriber import BusSubscriber
+from pipebus.bus.subscription import BusSubscription
+from pipebus.bus.taps import BusTap, DeliveryTap
+from pipebus.core.envelope import Envelope
+from pipebus.core.routing import Delivery, delivery_of
+from pipebus.errors import BusError, DuplicateNameError
+from pipebus.messages import BusHandlerErrorMessage, BusMessage
+
+logger = logging.getLogger("pipebus.bus")
+
+
+@dataclass(frozen=True, slots=True)
+class BusStats:
+    """Counters of one bus, read with :attr:`WorkerBus.stats`.
+
+    Attributes:
+        stamped: Envelopes stamped (sent here, received from others, record-only).
+        received: Envelopes that came from another runner.
+        delivered: Messages handed to a subscriber's handler.
+        filtered: Deliveries a subscriber refused (``accepts_bus_message``).
+        handler_errors: Handlers that raised.
+        no_local_target: Targeted messages whose target has no subscription here.
+        undelivered_on_stop: Messages still queued when the bus stopped.
+        tap_errors: Exceptions raised by taps (logged, then ignored).
+    """
+
+    stamped: int
+    received: int
+    delivered: int
+    filtered: int
+    handler_errors: int
+    no_local_target: int
+    undelivered_on_stop: int
+    tap_errors: int
+
+
+class WorkerBus(ABC):
+    """Abstract base of the buses: pub/sub where each subscriber has its own lanes.
+
+    Subclasses implement :meth:`publish` for their transport and call
+    :meth:`on_message_received` with what arrives from it. System messages are
+    delivered ahead of queued data messages; messages sent before :meth:`start` are
+    delivered once it runs.
+
+    Args:
+        runner_name: The runner this bus serves; stamped on every envelope. A runner
+            sets it; standalone buses get a generated one.
+        session_id: The recording session; a runner sets one per ``run()``.
+    """
+
+    def __init__(self, *, runner_name: str | None = None, session_id: str | None = None) -> None:
+        self._id_prefix = secrets.token_hex(6) + "-"
+        self.runner_name = runner_name or f"bus-{self._id_prefix[:-1]}"
+        self.session_id = session_id or secrets.token_hex(8)
+        self._seq = 0
+        self._subscriptions: dict[str, BusSubscription] = {}
+        self._broadcast: list[BusSubscription] = []
+        self._observers: list[BusSubscription] = []
+        self._taps: list[BusTap] = []
+        self.delivery_taps: list[DeliveryTap] = []
+        self._running = False
+        self._received = 0
+        self._handler_errors = 0
+        self._no_local_target = 0
+        self._undelivered_on_stop = 0
+        self._tap_errors = 0
+        self._left_delivered = 0
+        self._left_filtered = 0
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the bus is delivering messages."""
+        return self._running
+
+    async def start(self) -> None:
+        """Start delivering: every subscription's lanes begin to drain. Idempotent."""
+        if self._running:
+            return
+        self._running = True
+        for subscription in self._subscriptions.values():
+            subscription.start()
+        await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        """Stop delivering and cancel the lane tasks. Idempotent.
+
+        Messages still queued are counted in ``stats.undelivered_on_stop`` and logged.
+        """
+        if not self._running:
+            return
+        self._running = False
+        left = 0
+        for subscription in list(self._subscriptions.values()):
+            left += await subscription.stop()
+        if left:
+            self._undelivered_on_stop += left
+            logger.info("bus %s stopped with %d message(s) undelivered", self.runner_name, left)
+
+    async def drain(self) -> None:
+        """Wait until every queued message has been handled and no handler runs.
+
+        Raises:
+            BusError: If the bus is not running (nothing would ever drain).
+        """
+        if not self._running:
+            raise BusError("drain() needs a running bus: call start() first")
+        while True:
+            busy = [s.idle() for s in self._subscriptions.values() if not s.is_idle()]
+            if not busy:
+                return
+            await asyncio.gather(*busy)
+
+    # --- subscribers ---------------------------------------------------------------
+
+    async def subscribe(self, subscriber: BusSubscriber) -> None:
+        """Register a subscriber. Subscribing the same object again does nothing.
+
+        Raises:
+            DuplicateNameError: If a different subscriber already has that name.
+        """
+        name = subscriber.name
+        existing = self._subscriptions.get(name)
+        if existing is not None:
+            if existing.subscriber is subscriber:
+                return
+            raise DuplicateNameError(
+                f"a different subscriber named {name!r} is already on this bus; "
+                "subscriber names must be unique"
+            )
+        subscription = BusSubscription(subscriber, self)
+        self._subscriptions[name] = subscription
+        self._rebuild_routes()
+        if self._running:
+            subscription.start()
+            await asyncio.sleep(0)
+
+    async def unsubscribe(self, subscriber: BusSubscriber) -> None:
+        """Remove a subscriber and stop its lanes; unknown subscribers are ignored."""
+        subscription = self._subscriptions.get(subscriber.name)
+        if subscription is None or subscription.subscriber is not subscriber:
+            return
+        del self._subscriptions[subscriber.name]
+        self._rebuild_routes()
+        self._left_delivered += subscription.delivered
+        self._left_filtered += subscription.filtered
+        await subscription.stop()
+
+    def subscription(self, name: str) -> BusSubscription | None:
+        """The subscription of the subscriber called ``name``, if any."""
+        return self._subscriptions.get(name)
+
+    def _rebuild_routes(self) -> None:
+        subscriptions = list(self._subscriptions.values())
+        self._broadcast = subscriptions
+        self._observers = [s for s in subscriptions if s.subscriber.receives_all_messages]
+
+    # --- taps ------------------------------------------------------------------------
+
+    def add_tap(self, tap: BusTap) -> None:
+        """Let ``tap`` see every envelope from now on. Adding it twice does nothing."""
+        if tap not in self._taps:
+            self._taps.append(tap)
+
+    def remove_tap(self, tap: BusTap) -> None:
+        """Stop showing envelopes to ``tap``."""
+        if tap in self._taps:
+            self._taps.remove(tap)
+
+    def add_delivery_tap(self, tap: DeliveryTap) -> None:
+        """Let ``tap`` see every finished delivery. Adding it twice does nothing."""
+        if tap not in self.delivery_taps:
+            self.delivery_taps.append(tap)
+
+    def remove_delivery_tap(self, tap: DeliveryTap) -> None:
+        """Stop showing deliveries to ``tap``."""
+        if tap in self.delivery_taps:
+            self.delivery_taps.remove(tap)
+
+    def notify_delivery(self, delivery: ActiveDelivery, error: BaseException | None) -> None:
+        """Show one finished delivery to the delivery taps."""
+        end_ns = time.time_ns()
+        for tap in self.delivery_taps:
+            try:
+                tap.on_delivery(delivery, end_ns, error)
+            except Exception:
+                self._tap_failed(tap)
+
+    # --- sending -----------------------------------------------------------------------
+
+    async def send(self, message: BusMessage) -> None:
+        """Send a message: stamp it, show it to the taps, then deliver or publish it.
+
+        Local-only messages are delivered on this runner; record-only events reach the
+        taps only; everything else goes to :meth:`publish`.
+        """
+        envelope = self.stamp(message)
+        delivery = delivery_of(type(message))
+        if delivery is Delivery.PUBLISH:
+            await self.publish(envelope)
+        elif delivery is Delivery.LOCAL:
+            self.route(envelope)
+
+    def record(self, message: BusMessage) -> Envelope:
+        """Stamp a message for the taps without delivering it (record-only events)."""
+        return self.stamp(message)
+
+    def stamp(self, message: BusMessage) -> Envelope:
+        """Build the envelope of a message sent on this bus and show it to the taps."""
+        self._seq = seq = self._seq + 1
+        delivery = current_delivery.get()
+        if delivery is None:
+            trace_id = random.getrandbits(128) or 1
+            parent_span_id = 0
+            causation_id = None
+        else:
+            cause = delivery.envelope
+            trace_id = cause.trace_id
+            parent_span_id = delivery.span_id
+            causation_id = cause.message_id
+        envelope = Envelope(
+            message,
+            self._id_prefix + str(seq),
+            self.session_id,
+            seq,
+            time.time_ns(),
+            self.runner_name,
+            trace_id,
+            random.getrandbits(64) or 1,
+            parent_span_id,
+            causation_id,
+        )
+        self._show_taps(envelope)
+        return envelope
+
+    def _show_taps(self, envelope: Envelope) -> None:
+        for tap in self._taps:
+            try:
+                tap.on_envelope(envelope)
+            except Exception:
+                self._tap_failed(tap)
+
+    def _tap_failed(self, tap: object) -> None:
+        self._tap_errors += 1
+        logger.exception("bus tap %r raised; the message goes on", tap)
+
+    @abstractmethod
+    async def publish(self, envelope: Envelope) -> None:
+        """Hand an envelope to the transport.
+
+        The transport delivers it to this runner's subscribers (through
+        :meth:`route` or :meth:`on_message_received`) and to other runners.
+        """
+
+    # --- receiving ---------------------------------------------------------------------
+
+    def on_message_received(self, envelope: Envelope) -> None:
+        """Deliver an envelope that arrived from the transport.
+
+        An envelope from another runner is first given this bus's next sequence number
+        and shown to the taps, so every runner records its own view of the session.
+        """
+        if envelope.runner != self.runner_name:
+            self._seq = envelope.seq = self._seq + 1
+            envelope.remote = True
+            self._received += 1
+            self._show_taps(envelope)
+        self.route(envelope)
+
+    def route(self, envelope: Envelope) -> None:
+        """Queue an envelope for its target's subscription, or for all on a broadcast."""
+        target = envelope.message.target
+        if target is None:
+            for subscription in self._broadcast:
+                subscription.put(envelope)
+            return
+        target_subscription = self._subscriptions.get(target)
+        if target_subscription is not None:
+            target_subscription.put(envelope)
+        else:
+            self._no_local_target += 1
+        for observer in self._observers:
+            if observer is not target_subscription:
+                observer.put(envelope)
+
+    # --- errors and counters -----------------------------------------------------------
+
+    def report_handler_error(
+        self,
+        subscriber: str,
+        handler: str,
+        error: BaseException,
+        delivery: ActiveDelivery | None = None,
+    ) -> None:
+        """Count, log and record a handler's exception; the bus carries on.
+
+        Workers use this for their job handlers, event handlers and watchers too, so
+        every failure becomes a ``BusHandlerErrorMessage`` in the event log.
+        """
+        self._handler_errors += 1
+        if delivery is None:
+            delivery = current_delivery.get()
+        message_id = delivery.envelope.message_id if delivery is not None else None
+        duration_ns = time.time_ns() - delivery.start_ns if delivery is not None else 0
+        about = f" handling {delivery.envelope.message}" if delivery is not None else ""
+        logger.error(
+            "%s: %s raised%s",
+            subscriber,
+            handler,
+            about,
+            exc_info=(type(error), error, error.__traceback__),
+        )
+        self.record(
+            BusHandlerErrorMessage(
+                source=subscriber,
+                message_id=message_id,
+                handler=handler,
+                error_type=type(error).__name__,
+                error=str(error),
+                traceback="".join(traceback.format_exception(error)),
+                duration_ns=duration_ns,
+            )
+        )
+
+    @property
+    def stats(self) -> BusStats:
+        """A snapshot of this bus's counters."""
+        subscriptions = self._subscriptions.values()
+        return BusStats(
+            stamped=self._seq,
+            received=self._received,
+            delivered=self._left_delivered + sum(s.delivered for s in subscriptions),
+            filtered=self._left_filtered + sum(s.filtered for s in subscriptions),
+            handler_errors=self._handler_errors,
+            no_local_target=self._no_local_target,
+            undelivered_on_stop=self._undelivered_on_stop,
+            tap_errors=self._tap_errors,
+        )
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}({self.runner_name})"

@@ -1,0 +1,58 @@
+"""The envelope: one message as it crosses the bus, with its identity, time and trace.
+
+The bus stamps an envelope on every message it sends (or receives from another
+runner). The same envelope is what taps see, what the event log stores and what
+Redis carries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipebus.messages import BusMessage
+
+ENVELOPE_VERSION = 1
+"""Version of the envelope layout; the codec refuses envelopes newer than this."""
+
+
+# Not frozen: one is built per message on the hot path, and a frozen dataclass
+# initialises each field through object.__setattr__, which costs about a third more.
+@dataclass(slots=True)
+class Envelope:
+    """One message with what the bus knows about it.
+
+    Attributes:
+        message: The message itself.
+        message_id: Unique across runners and sessions.
+        session_id: The recording session the bus belongs to.
+        seq: Position in this bus's stream (send order; for a message from another
+            runner, the order in which this bus received it).
+        time_ns: Unix time of the send, in nanoseconds.
+        runner: Name of the runner (bus) that sent it.
+        trace_id: 128-bit trace id; every message belongs to a trace.
+        span_id: 64-bit id of the send (producer) span.
+        parent_span_id: The span the send happened under (the handler that sent it),
+            or 0 for a root.
+        causation_id: Id of the message whose handler was running when this one was
+            sent, or None.
+        remote: True when the envelope came from another runner.
+    """
+
+    message: BusMessage
+    message_id: str
+    session_id: str
+    seq: int
+    time_ns: int
+    runner: str
+    trace_id: int
+    span_id: int
+    parent_span_id: int = 0
+    causation_id: str | None = None
+    remote: bool = False
+
+    @property
+    def type_name(self) -> str:
+        """The message's class name."""
+        return type(self.message).__name__

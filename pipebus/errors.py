@@ -1,0 +1,90 @@
+"""The one tree of errors pipebus raises.
+
+::
+
+    PipebusError
+    ├── BusError                  misuse of a bus: duplicate subscriber, bus not running
+    │   └── DuplicateNameError    a subscriber, worker or job id that is already taken
+    ├── TransportError            a transport (Redis, ...) failed; the driver error is __cause__
+    ├── CodecError
+    │   ├── EncodeError           a message holds a value the codec cannot write
+    │   └── DecodeError           bytes that are not a valid envelope of a registered type
+    ├── EventLogError             the event log cannot be opened, read or written
+    │   └── SchemaVersionError    the log was written by a newer pipebus
+    ├── WorkerError               a worker was used wrongly (no active job, re-parenting, ...)
+    └── JobError                  a job did not complete (error, failure, cancel, timeout)
+        └── JobGroupError         the same, for a group of workers
+
+Adapters translate driver exceptions into this tree and keep the original as
+``__cause__``. ``DuplicateNameError`` and ``DecodeError`` are also ``ValueError``s, and
+``WorkerError`` is also a ``RuntimeError``, so code written against Pipecat's
+built-in exception types keeps working.
+"""
+
+from __future__ import annotations
+
+
+class PipebusError(Exception):
+    """Base of every error pipebus raises on purpose."""
+
+
+class BusError(PipebusError):
+    """A bus was used in a way it does not support."""
+
+
+class DuplicateNameError(BusError, ValueError):
+    """A name or id that must be unique is already taken."""
+
+
+class TransportError(PipebusError):
+    """A transport between runners failed."""
+
+
+class CodecError(PipebusError):
+    """A message could not be encoded or decoded."""
+
+
+class EncodeError(CodecError, TypeError):
+    """A message holds a value the codec cannot write."""
+
+
+class DecodeError(CodecError, ValueError):
+    """Input is not a valid envelope of a registered message type."""
+
+
+class EventLogError(PipebusError):
+    """The event log cannot be opened, read or written."""
+
+
+class SchemaVersionError(EventLogError):
+    """The event log's schema is newer than this version of pipebus."""
+
+
+class WorkerError(PipebusError, RuntimeError):
+    """A worker was asked to do something its state does not allow."""
+
+
+class JobError(PipebusError):
+    """A job did not complete: the worker errored, failed, was cancelled or timed out.
+
+    Attributes:
+        job_id: The job's id, when the job had started.
+        worker_name: The worker whose answer (or silence) ended the job, if one did.
+        reason: A human-readable reason, also the text of the exception.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        job_id: str | None = None,
+        worker_name: str | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.job_id = job_id
+        self.worker_name = worker_name
+
+
+class JobGroupError(JobError):
+    """A job group did not complete; see :class:`JobError`."""

@@ -1,0 +1,358 @@
+"""Every message type the bus carries: the seed's types, with their fields and priorities.
+
+A message is a dataclass. Its priority class is its base: :class:`BusDataMessage`
+(normal priority, FIFO) or :class:`BusSystemMessage` (delivered ahead of queued data).
+:class:`BusLocalMessage` marks a message that never leaves its runner.
+
+pipebus adds three types of its own, at the end of this module:
+``BusWorkerStoppedMessage`` (a worker stopped; registries forget it) and two
+record-only events that are written to the event log but never delivered:
+``BusHandlerErrorMessage`` and ``BusJobGroupFinishedMessage``.
+
+Every subclass registers with the codec's catalog when it is defined, under its class
+name or the ``wire_name`` it gives (``class Hello(BusDataMessage, wire_name="app.Hello")``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pipebus.core.catalog import CATALOG
+from pipebus.frames import Frame, FrameDirection
+from pipebus.types import JobStatus, WorkerRegistryEntry
+
+if TYPE_CHECKING:
+    from pipebus.workers.base import BaseWorker
+
+
+@dataclass(kw_only=True)
+class BusMessage:
+    """Base of every message carried by a ``WorkerBus``.
+
+    Attributes:
+        source: Name of the worker or component that sent the message.
+        target: Name of the recipient, or None for a broadcast.
+    """
+
+    _pipebus_message: ClassVar[bool] = True
+
+    source: str
+    target: str | None = None
+
+    def __init_subclass__(
+        cls, *, wire_name: str | None = None, aliases: tuple[str, ...] = (), **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        CATALOG.register(cls, wire_name=wire_name, aliases=aliases, kind="message")
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} (source={self.source}, target={self.target})"
+
+
+class BusLocalMessage:
+    """Mixin: the message stays on its runner's bus, never forwarded to remote buses."""
+
+
+class BusRecordOnly(BusLocalMessage):
+    """Mixin (pipebus): an event for the event log and taps, never delivered to subscribers."""
+
+
+@dataclass(kw_only=True)
+class BusDataMessage(BusMessage):
+    """Normal-priority message, delivered in FIFO order."""
+
+
+@dataclass(kw_only=True)
+class BusSystemMessage(BusMessage):
+    """High-priority message, delivered ahead of any queued data message."""
+
+
+# --- frame transport --------------------------------------------------------------
+
+
+@dataclass
+class BusFrameMessage(BusDataMessage):
+    """Carries a frame to another worker's pipeline.
+
+    Attributes:
+        frame: The frame.
+        direction: Which way the frame travels in the recipient's pipeline.
+        bridge: Bridge name, for routing in multi-bridge setups.
+    """
+
+    frame: Frame
+    direction: FrameDirection
+    bridge: str | None = None
+
+
+@dataclass
+class BusTTSSpeakMessage(BusDataMessage):
+    """Asks a pipeline worker to speak ``text`` through its TTS service."""
+
+    text: str
+    append_to_context: bool | None = None
+
+
+# --- worker lifecycle -------------------------------------------------------------
+
+
+@dataclass
+class BusActivateWorkerMessage(BusDataMessage):
+    """Tells the target worker to become active; ``args`` reach its ``on_activated``."""
+
+    args: dict[str, Any] | None = None
+
+
+@dataclass
+class BusDeactivateWorkerMessage(BusDataMessage):
+    """Tells the target worker to become inactive."""
+
+
+@dataclass
+class BusEndMessage(BusDataMessage):
+    """Asks the runner to end the session gracefully."""
+
+    reason: str | None = None
+
+
+@dataclass
+class BusEndWorkerMessage(BusDataMessage):
+    """Tells the target worker to end gracefully (sent by the runner or a parent)."""
+
+    reason: str | None = None
+
+
+@dataclass
+class BusCancelMessage(BusSystemMessage):
+    """Asks the runner to cancel the session now."""
+
+    reason: str | None = None
+
+
+@dataclass
+class BusCancelWorkerMessage(BusSystemMessage):
+    """Tells the target worker to cancel (sent by the runner or a parent)."""
+
+    reason: str | None = None
+
+
+# --- registry and errors ----------------------------------------------------------
+
+
+@dataclass
+class BusAddWorkerMessage(BusSystemMessage, BusLocalMessage):
+    """Asks the local runner to add and start ``worker`` (local-only: it holds an object)."""
+
+    worker: BaseWorker
+
+
+@dataclass
+class BusWorkerRegistryMessage(BusSystemMessage):
+    """A runner's snapshot of its workers, so runners on a shared bus learn each other's."""
+
+    runner: str
+    workers: list[WorkerRegistryEntry]
+
+
+@dataclass
+class BusWorkerReadyMessage(BusDataMessage):
+    """Announces that a worker (root or child) is ready.
+
+    Attributes:
+        runner: The runner managing the worker.
+        parent: The parent worker, or None for a root worker.
+        active: Whether the worker started active.
+        bridged: Whether the worker receives pipeline frames from the bus.
+        started_at: Unix time at which the worker became ready.
+    """
+
+    runner: str
+    parent: str | None = None
+    active: bool = False
+    bridged: bool = False
+    started_at: float | None = None
+
+
+@dataclass
+class BusWorkerErrorMessage(BusSystemMessage):
+    """An error reported by a root worker, sent over the network."""
+
+    error: str
+
+
+@dataclass
+class BusWorkerLocalErrorMessage(BusSystemMessage, BusLocalMessage):
+    """An error reported by a child worker to its parent (local-only)."""
+
+    error: str
+
+
+# --- jobs ---------------------------------------------------------------------------
+
+
+@dataclass
+class BusJobRequestMessage(BusDataMessage):
+    """Asks the target worker to do a job.
+
+    Attributes:
+        job_id: Identifies the job (shared by every worker of a job group).
+        job_name: Routes to the worker's ``@job(name=...)`` handler.
+        payload: Structured data describing the work.
+    """
+
+    job_id: str
+    job_name: str | None = None
+    payload: dict[str, Any] | None = None
+
+
+@dataclass
+class BusJobResponseMessage(BusDataMessage):
+    """A worker's answer when its job is over."""
+
+    job_id: str
+    status: JobStatus
+    response: dict[str, Any] | None = None
+
+
+@dataclass
+class BusJobResponseUrgentMessage(BusSystemMessage):
+    """A job answer with system priority.
+
+    It still never overtakes the same job's earlier updates or stream chunks at
+    the requester: the bus keeps one job's messages in send order.
+    """
+
+    job_id: str
+    status: JobStatus
+    response: dict[str, Any] | None = None
+
+
+@dataclass
+class BusJobUpdateMessage(BusDataMessage):
+    """Progress from a worker on a job."""
+
+    job_id: str
+    update: dict[str, Any] | None = None
+
+
+@dataclass
+class BusJobUpdateUrgentMessage(BusSystemMessage):
+    """Progress with system priority (kept in order with the job's other messages)."""
+
+    job_id: str
+    update: dict[str, Any] | None = None
+
+
+@dataclass
+class BusJobUpdateRequestMessage(BusDataMessage):
+    """The requester asks a worker for a progress update."""
+
+    job_id: str
+
+
+@dataclass
+class BusJobCancelMessage(BusSystemMessage):
+    """The requester cancels a running job."""
+
+    job_id: str
+    reason: str | None = None
+
+
+@dataclass
+class BusJobStreamStartMessage(BusDataMessage):
+    """A worker starts streaming its result; ``data`` may describe the stream."""
+
+    job_id: str
+    data: dict[str, Any] | None = None
+
+
+@dataclass
+class BusJobStreamDataMessage(BusDataMessage):
+    """One chunk of a streamed result."""
+
+    job_id: str
+    data: dict[str, Any] | None = None
+
+
+@dataclass
+class BusJobStreamEndMessage(BusDataMessage):
+    """A worker ends its stream; this also completes its part of the job."""
+
+    job_id: str
+    data: dict[str, Any] | None = None
+
+
+# --- pipebus additions --------------------------------------------------------------
+
+
+@dataclass
+class BusWorkerStoppedMessage(BusDataMessage):
+    """(pipebus) A worker stopped; registries forget it and its pending jobs fail fast.
+
+    A data message on purpose: it stays behind the worker's earlier answers, so a
+    requester sees a job's response before it learns that the worker is gone.
+
+    Attributes:
+        runner: The runner that managed the worker.
+        status: ``"ended"``, ``"cancelled"``, ``"failed"``, ``"stopped"`` or, when a
+            runner vanished, ``"lost"``.
+        reason: Why, when known.
+    """
+
+    runner: str
+    status: str = "stopped"
+    reason: str | None = None
+
+
+@dataclass
+class BusHandlerErrorMessage(BusSystemMessage, BusRecordOnly):
+    """(pipebus, record-only) A handler raised; ``source`` is the subscriber.
+
+    Attributes:
+        message_id: Id of the message being handled, if the handler was a delivery.
+        handler: What raised: ``"on_bus_message"``, ``"job:<name>"``,
+            ``"event:<event name>"``, ``"watch:<worker>"``, ``"run"``.
+        error_type: The exception's class name.
+        error: ``str()`` of the exception.
+        traceback: The formatted traceback.
+        duration_ns: How long the handler ran before raising.
+    """
+
+    message_id: str | None
+    handler: str
+    error_type: str
+    error: str
+    traceback: str = ""
+    duration_ns: int = 0
+
+
+@dataclass
+class BusJobGroupFinishedMessage(BusSystemMessage, BusRecordOnly):
+    """(pipebus, record-only) The requester's verdict on a job group.
+
+    Attributes:
+        job_id: The group's job id.
+        status: ``"completed"``, ``"failed"``, ``"cancelled"`` or ``"timeout"``.
+        reason: Why it did not complete, when it did not.
+    """
+
+    job_id: str
+    status: str
+    reason: str | None = None
+
+
+JOB_MESSAGE_TYPES: tuple[type[BusMessage], ...] = (
+    BusJobRequestMessage,
+    BusJobResponseMessage,
+    BusJobResponseUrgentMessage,
+    BusJobUpdateMessage,
+    BusJobUpdateUrgentMessage,
+    BusJobUpdateRequestMessage,
+    BusJobCancelMessage,
+    BusJobStreamStartMessage,
+    BusJobStreamDataMessage,
+    BusJobStreamEndMessage,
+    BusJobGroupFinishedMessage,
+)
+"""The message types that belong to a job (they carry ``job_id``)."""

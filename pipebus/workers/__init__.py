@@ -1,0 +1,1 @@
+"""Workers and the runner: ``BaseWorker`` (lifecycle, activation, jobs), ``WorkerRunner``."""

@@ -1,0 +1,143 @@
+"""``EventSource``: named events with handlers, owned tasks, and errors that are reported.
+
+Workers and runners fire events (``on_job_completed``, ``on_ready``, ...) to handlers
+registered with ``@obj.event_handler(name)``. Each handler runs in its own task owned
+by the object; an exception in one is reported through the bus (logged, counted and
+recorded as a ``BusHandlerErrorMessage``) and never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from pipebus.bus.base import WorkerBus
+
+T = TypeVar("T")
+EventHandler = Callable[..., Any]
+
+logger = logging.getLogger("pipebus.worker")
+
+
+class EventSource:
+    """Events, handlers and owned tasks; subclasses give ``name`` and ``_error_bus``."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._event_handlers: dict[str, list[EventHandler]] = {}
+
+    @property
+    def name(self) -> str:
+        """The object's name, used in task names and error reports."""
+        raise NotImplementedError
+
+    def _error_bus(self) -> WorkerBus | None:
+        """The bus that records this object's errors, if it has one yet."""
+        return None
+
+    # --- tasks --------------------------------------------------------------------
+
+    def create_task(
+        self, coroutine: Coroutine[Any, Any, T], name: str | None = None
+    ) -> asyncio.Task[T]:
+        """Start a task owned by this object; it is cancelled when the object stops.
+
+        An exception the task raises is reported (logged and recorded), never lost.
+        """
+        task = asyncio.get_running_loop().create_task(
+            coroutine, name=f"{self.name}::{name or 'task'}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            self._report_error(f"task:{task.get_name()}", error)
+
+    async def cancel_task(self, task: asyncio.Task[Any], timeout: float | None = 1.0) -> None:
+        """Cancel a task and wait (up to ``timeout`` seconds) for it to finish."""
+        if task.done() or task is asyncio.current_task():
+            return
+        task.cancel()
+        await asyncio.wait([task], timeout=timeout)
+
+    async def _hook(self, label: str, call: Awaitable[None]) -> None:
+        """Await an overridable hook; an exception it raises is reported, not propagated.
+
+        Built-in bookkeeping after a hook (completing a group, firing event handlers)
+        must not depend on user code succeeding.
+        """
+        try:
+            await call
+        except Exception as exc:
+            self._report_error(label, exc)
+
+    def _report_error(self, handler: str, error: BaseException) -> None:
+        bus = self._error_bus()
+        if bus is not None:
+            bus.report_handler_error(self.name, handler, error)
+        else:
+            logger.error(
+                "%s: %s raised",
+                self.name,
+                handler,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+
+    # --- event handlers ---------------------------------------------------------------
+
+    def _register_event_handler(self, event_name: str) -> None:
+        """Declare an event this object can fire (subclasses may add their own)."""
+        self._event_handlers.setdefault(event_name, [])
+
+    def event_handler(self, event_name: str) -> Callable[[EventHandler], EventHandler]:
+        """Decorator: call the function with ``(worker, *args)`` when ``event_name`` fires."""
+
+        def add(handler: EventHandler) -> EventHandler:
+            self.add_event_handler(event_name, handler)
+            return handler
+
+        return add
+
+    def add_event_handler(self, event_name: str, handler: EventHandler) -> None:
+        """Call ``handler(worker, *args)`` (sync or async) when ``event_name`` fires.
+
+        Raises:
+            ValueError: If this object has no event of that name.
+        """
+        handlers = self._event_handlers.get(event_name)
+        if handlers is None:
+            known = ", ".join(sorted(self._event_handlers))
+            raise ValueError(f"{type(self).__name__} has no event {event_name!r}; events: {known}")
+        handlers.append(handler)
+
+    def remove_event_handler(self, event_name: str, handler: EventHandler) -> None:
+        """Stop calling ``handler`` for ``event_name``."""
+        handlers = self._event_handlers.get(event_name)
+        if handlers and handler in handlers:
+            handlers.remove(handler)
+
+    async def _call_event_handler(self, event_name: str, *args: Any) -> None:
+        """Fire an event: each handler runs in its own task; a failure is reported."""
+        for handler in self._event_handlers.get(event_name, ()):
+            self.create_task(
+                self._run_event_handler(event_name, handler, args), f"event:{event_name}"
+            )
+
+    async def _run_event_handler(
+        self, event_name: str, handler: EventHandler, args: tuple[Any, ...]
+    ) -> None:
+        try:
+            result = handler(self, *args)
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception as exc:
+            self._report_error(f"event:{event_name}", exc)
