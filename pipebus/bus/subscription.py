@@ -125,11 +125,7 @@ class BusSubscription:
             if task is None or task is current or task.done():
                 continue
             task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                if current is not None and current.cancelling():
-                    raise
+            await asyncio.wait([task])  # unlike `await task`, never raises the lane's cancel
         left = self.queued
         self._system.items.clear()
         self._data.items.clear()

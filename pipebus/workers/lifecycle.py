@@ -34,6 +34,7 @@ class LifecycleMixin(WorkerCore):
     def _init_lifecycle(self) -> None:
         self._children: list[BaseWorker] = []
         self._finished = asyncio.Event()
+        self._announced = asyncio.Event()
         self._stopped = False
         self._stop_status = "stopped"
         self._stop_reason: str | None = None
@@ -75,6 +76,7 @@ class LifecycleMixin(WorkerCore):
                 started_at=self._started_at,
             )
         )
+        self._announced.set()
 
     async def end(self, *, reason: str | None = None) -> None:
         """Ask the runner to end the whole session gracefully."""
@@ -87,6 +89,16 @@ class LifecycleMixin(WorkerCore):
     async def wait(self) -> None:
         """Wait until this worker has stopped."""
         await self._finished.wait()
+
+    async def wait_started(self) -> None:
+        """Wait until this worker has announced itself ready (or has stopped)."""
+        announced = asyncio.ensure_future(self._announced.wait())
+        finished = asyncio.ensure_future(self._finished.wait())
+        try:
+            await asyncio.wait([announced, finished], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            announced.cancel()
+            finished.cancel()
 
     async def cleanup(self) -> None:
         """Release the worker: let handlers finish (briefly), cancel its tasks, unsubscribe."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import signal
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from pipebus.registry import WorkerRegistry
 from pipebus.types import WorkerErrorData, WorkerReadyData, WorkerRegistryEntry
 from pipebus.workers.base import BaseWorker
 from pipebus.workers.events import EventSource
+from pipebus.workers.signals import SignalHandling
 
 logger = logging.getLogger("pipebus.runner")
 
@@ -91,10 +91,9 @@ class WorkerRunner(EventSource, BusSubscriber):
         self._phase = "idle"  # idle -> running -> ending|cancelling -> done
         self._auto_end = True
         self._shutdown = asyncio.Event()
+        self._started = asyncio.Event()
         self._shutdown_timeout = shutdown_timeout
-        self._handle_sigint = handle_sigint
-        self._handle_sigterm = handle_sigterm
-        self._installed_signals: list[signal.Signals] = []
+        self._signals = SignalHandling(self, sigint=handle_sigint, sigterm=handle_sigterm)
         self._force_gc = force_gc
         self._register_event_handler("on_ready")
         self._register_event_handler("on_error")
@@ -127,6 +126,28 @@ class WorkerRunner(EventSource, BusSubscriber):
         """``"idle"``, ``"running"``, ``"ending"``, ``"cancelling"`` or ``"done"``."""
         return self._phase
 
+    async def wait_started(self) -> None:
+        """Wait until the runner runs and each of its workers has announced itself ready.
+
+        A worker that stopped before announcing itself counts as started.
+        """
+        await self._started.wait()
+        while True:
+            pending = [
+                e.worker
+                for e in self._entries.values()
+                if e.running and e.worker.started_at is None
+            ]
+            if not pending:
+                return
+            await asyncio.gather(*(worker.wait_started() for worker in pending))
+
+    def cancel_worker_tasks(self) -> None:
+        """Cancel every worker's task at once: the last resort of a shutdown."""
+        for entry in self._entries.values():
+            if entry.task is not None:
+                entry.task.cancel()
+
     def get_worker(self, name: str) -> BaseWorker | None:
         """The worker of this runner called ``name``, if any."""
         entry = self._entries.get(name)
@@ -137,7 +158,8 @@ class WorkerRunner(EventSource, BusSubscriber):
     async def add_workers(self, *workers: BaseWorker) -> None:
         """Attach workers to this runner's bus and registry, and start them if running.
 
-        Adding the same worker object twice does nothing.
+        While the runner runs, this returns once each worker has announced itself
+        ready. Adding the same worker object twice does nothing.
 
         Raises:
             DuplicateNameError: If another worker of this runner has the same name.
@@ -159,6 +181,7 @@ class WorkerRunner(EventSource, BusSubscriber):
                 await self.registry.watch(worker.name, self._on_local_root_ready)
             if self._phase == "running":
                 self._start(entry)
+                await worker.wait_started()
 
     def _start(self, entry: _Entry) -> None:
         entry.task = asyncio.get_running_loop().create_task(
@@ -211,21 +234,26 @@ class WorkerRunner(EventSource, BusSubscriber):
         try:
             await self.bus.subscribe(self)
             await self.bus.start()
-            self._install_signal_handlers()
+            self._signals.install()
             for entry in list(self._entries.values()):
                 self._start(entry)
             await asyncio.sleep(0)
+            self._started.set()
             await self._call_event_handler("on_ready")
             if auto_end and not self._entries:
                 self._shutdown.set()
             try:
                 await self._shutdown.wait()
             except asyncio.CancelledError:
+                # Shut down cleanly first, then re-raise (below) what came from outside.
                 cancelled_from_outside = True
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
                 await self.cancel(reason="the runner's task was cancelled")
             await self._shut_down_workers()
         finally:
-            self._remove_signal_handlers()
+            self._signals.remove()
             await self.cleanup_tasks()
             await self.bus.unsubscribe(self)
             await self.bus.stop()
@@ -353,43 +381,6 @@ class WorkerRunner(EventSource, BusSubscriber):
             await self.bus.send(
                 BusWorkerRegistryMessage(source=self.name, runner=self.name, workers=workers)
             )
-
-    # --- signals -----------------------------------------------------------------------
-
-    def _install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        wanted = [
-            sig
-            for sig, enabled in (
-                (signal.SIGINT, self._handle_sigint),
-                (signal.SIGTERM, self._handle_sigterm),
-            )
-            if enabled
-        ]
-        for sig in wanted:
-            try:
-                loop.add_signal_handler(sig, self._on_signal, sig)
-            except (NotImplementedError, RuntimeError):
-                logger.debug(
-                    "runner %s: cannot handle %s here (not the main thread?)", self.name, sig.name
-                )
-                continue
-            self._installed_signals.append(sig)
-
-    def _remove_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in self._installed_signals:
-            loop.remove_signal_handler(sig)
-        self._installed_signals.clear()
-
-    def _on_signal(self, sig: signal.Signals) -> None:
-        logger.warning("runner %s: %s received, cancelling", self.name, sig.name)
-        if self._phase == "cancelling":
-            for entry in self._entries.values():
-                if entry.task is not None:
-                    entry.task.cancel()
-            return
-        self.create_task(self.cancel(reason=f"{sig.name} received"), "signal")
 
     def __repr__(self) -> str:
         return f"WorkerRunner({self.name!r}, phase={self._phase!r})"

@@ -1,0 +1,345 @@
+"""AsyncQueueBus: subscribe, send, routing, lanes and priorities, failures, taps."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+
+from pipebus import (
+    AsyncQueueBus,
+    BusDataMessage,
+    BusError,
+    BusHandlerErrorMessage,
+    BusJobResponseUrgentMessage,
+    BusJobUpdateMessage,
+    BusLocalMessage,
+    BusMessage,
+    BusSubscriber,
+    BusSystemMessage,
+    DuplicateNameError,
+    Envelope,
+    JobStatus,
+)
+from pipebus.testing import EnvelopeCapture, until
+
+
+@dataclass
+class Data(BusDataMessage):
+    n: int = 0
+
+
+@dataclass
+class Urgent(BusSystemMessage):
+    n: int = 0
+
+
+@dataclass
+class LocalNote(BusDataMessage, BusLocalMessage):
+    text: str = ""
+
+
+class Sink(BusSubscriber):
+    """Records what it receives; optionally blocks data handling until released."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self.got: list[BusMessage] = []
+        self.gate: asyncio.Event | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def on_bus_message(self, message: BusMessage) -> None:
+        self.got.append(message)
+        if self.gate is not None and isinstance(message, BusDataMessage):
+            await self.gate.wait()
+
+
+class RecordingBus(AsyncQueueBus):
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[Envelope] = []
+
+    async def publish(self, envelope: Envelope) -> None:
+        self.published.append(envelope)
+        await super().publish(envelope)
+
+
+async def test_start_and_stop_are_idempotent() -> None:
+    bus = AsyncQueueBus()
+    await bus.start()
+    await bus.start()
+    assert bus.running
+    await bus.stop()
+    await bus.stop()
+    assert not bus.running
+
+
+async def test_subscribing_the_same_subscriber_twice_is_a_no_op() -> None:
+    bus = AsyncQueueBus()
+    sink = Sink("a")
+    await bus.subscribe(sink)
+    await bus.subscribe(sink)
+    await bus.start()
+    await bus.send(Data(source="x"))
+    await bus.drain()
+    assert len(sink.got) == 1
+    await bus.stop()
+
+
+async def test_a_different_subscriber_with_a_taken_name_is_refused() -> None:
+    bus = AsyncQueueBus()
+    await bus.subscribe(Sink("a"))
+    with pytest.raises(DuplicateNameError, match="'a'"):
+        await bus.subscribe(Sink("a"))
+
+
+async def test_broadcast_reaches_every_subscriber() -> None:
+    bus = AsyncQueueBus()
+    sinks = [Sink(f"s{i}") for i in range(3)]
+    for sink in sinks:
+        await bus.subscribe(sink)
+    await bus.start()
+    await bus.send(Data(source="x", n=1))
+    await bus.drain()
+    assert [len(s.got) for s in sinks] == [1, 1, 1]
+    await bus.stop()
+
+
+async def test_targeted_message_is_queued_only_for_its_target() -> None:
+    bus = AsyncQueueBus()
+    sinks = {name: Sink(name) for name in ("a", "b", "c")}
+    for sink in sinks.values():
+        await bus.subscribe(sink)
+    await bus.start()
+    for i in range(10):
+        await bus.send(Data(source="x", target="b", n=i))
+    await bus.drain()
+    assert [m.n for m in sinks["b"].got] == list(range(10))  # type: ignore[attr-defined]
+    # Never queued for the others: not delivered, not filtered.
+    for name in ("a", "c"):
+        subscription = bus.subscription(name)
+        assert subscription is not None
+        assert (subscription.delivered, subscription.filtered) == (0, 0)
+    await bus.stop()
+
+
+async def test_message_to_unknown_target_is_counted() -> None:
+    bus = AsyncQueueBus()
+    await bus.subscribe(Sink("a"))
+    await bus.start()
+    await bus.send(Data(source="x", target="nobody"))
+    assert bus.stats.no_local_target == 1
+    await bus.stop()
+
+
+async def test_messages_sent_before_start_are_delivered_after_it() -> None:
+    bus = AsyncQueueBus()
+    sink = Sink("a")
+    await bus.subscribe(sink)
+    for i in range(3):
+        await bus.send(Data(source="x", n=i))
+    assert sink.got == []
+    await bus.start()
+    await bus.drain()
+    assert [m.n for m in sink.got] == [0, 1, 2]  # type: ignore[attr-defined]
+    await bus.stop()
+
+
+async def test_system_messages_go_ahead_of_queued_data_and_data_stays_fifo() -> None:
+    bus = AsyncQueueBus()
+    sink = Sink("a")
+    await bus.subscribe(sink)
+    await bus.send(Data(source="x", n=1))
+    await bus.send(Data(source="x", n=2))
+    await bus.send(Urgent(source="x", n=3))
+    await bus.send(Data(source="x", n=4))
+    await bus.send(Urgent(source="x", n=5))
+    await bus.start()
+    await bus.drain()
+    received = [(type(m).__name__, m.n) for m in sink.got]  # type: ignore[attr-defined]
+    assert received[:2] == [("Urgent", 3), ("Urgent", 5)]
+    assert [n for kind, n in received if kind == "Data"] == [1, 2, 4]
+    await bus.stop()
+
+
+async def test_system_message_is_handled_while_a_long_data_handler_runs() -> None:
+    bus = AsyncQueueBus()
+    sink = Sink("a")
+    sink.gate = asyncio.Event()
+    await bus.subscribe(sink)
+    await bus.start()
+    await bus.send(Data(source="x", n=1))
+    await asyncio.sleep(0)  # the data handler starts and blocks on the gate
+    await bus.send(Urgent(source="x", n=2))
+    await until(lambda: len(sink.got) >= 2)
+    assert [type(m).__name__ for m in sink.got] == ["Data", "Urgent"]
+    sink.gate.set()
+    await bus.drain()
+    await bus.stop()
+
+
+async def test_urgent_job_message_never_overtakes_queued_data_of_the_same_job() -> None:
+    bus = AsyncQueueBus()
+    sink = Sink("req")
+    await bus.subscribe(sink)
+    for i in range(3):
+        await bus.send(BusJobUpdateMessage(source="w", target="req", job_id="J", update={"i": i}))
+    await bus.send(
+        BusJobResponseUrgentMessage(
+            source="w", target="req", job_id="J", status=JobStatus.COMPLETED
+        )
+    )
+    # An urgent message of another job still goes ahead of J's queued data.
+    await bus.send(
+        BusJobResponseUrgentMessage(
+            source="w", target="req", job_id="K", status=JobStatus.COMPLETED
+        )
+    )
+    await bus.start()
+    await bus.drain()
+    order = [(type(m).__name__, m.job_id) for m in sink.got]  # type: ignore[attr-defined]
+    assert order == [
+        ("BusJobResponseUrgentMessage", "K"),
+        ("BusJobUpdateMessage", "J"),
+        ("BusJobUpdateMessage", "J"),
+        ("BusJobUpdateMessage", "J"),
+        ("BusJobResponseUrgentMessage", "J"),
+    ]
+    await bus.stop()
+
+
+async def test_local_only_messages_are_delivered_but_never_published() -> None:
+    bus = RecordingBus()
+    sink = Sink("a")
+    await bus.subscribe(sink)
+    await bus.start()
+    await bus.send(LocalNote(source="x", text="hi"))
+    await bus.send(Data(source="x"))
+    await bus.drain()
+    assert [type(m).__name__ for m in sink.got] == ["LocalNote", "Data"]
+    assert [e.type_name for e in bus.published] == ["Data"]
+    await bus.stop()
+
+
+async def test_record_only_events_reach_taps_but_no_subscriber() -> None:
+    bus = AsyncQueueBus()
+    sink = Sink("a")
+    await bus.subscribe(sink)
+    capture = EnvelopeCapture(bus)
+    await bus.start()
+    bus.record(
+        BusHandlerErrorMessage(
+            source="a", message_id=None, handler="h", error_type="E", error="boom"
+        )
+    )
+    await bus.drain()
+    assert sink.got == []
+    assert capture.type_names() == ["BusHandlerErrorMessage"]
+    await bus.stop()
+
+
+async def test_a_failing_handler_is_recorded_and_dispatch_survives() -> None:
+    class Fragile(Sink):
+        async def on_bus_message(self, message: BusMessage) -> None:
+            await super().on_bus_message(message)
+            if getattr(message, "n", 0) == 1:
+                raise ValueError("bad message one")
+
+    bus = AsyncQueueBus()
+    sink = Fragile("a")
+    await bus.subscribe(sink)
+    capture = EnvelopeCapture(bus)
+    await bus.start()
+    for i in range(3):
+        await bus.send(Data(source="x", n=i))
+    await bus.drain()
+    assert [m.n for m in sink.got] == [0, 1, 2]  # type: ignore[attr-defined]
+    errors = capture.of_type(BusHandlerErrorMessage)
+    assert len(errors) == 1
+    failed = errors[0]
+    assert (failed.source, failed.error_type, failed.error) == (
+        "a",
+        "ValueError",
+        "bad message one",
+    )
+    assert "ValueError: bad message one" in failed.traceback
+    sent = [e for e in capture.envelopes if e.type_name == "Data"]
+    assert failed.message_id == sent[1].message_id
+    assert bus.stats.handler_errors == 1
+    await bus.stop()
+
+
+async def test_unsubscribed_subscriber_gets_nothing_more() -> None:
+    bus = AsyncQueueBus()
+    sink = Sink("a")
+    await bus.subscribe(sink)
+    await bus.start()
+    await bus.send(Data(source="x"))
+    await bus.drain()
+    await bus.unsubscribe(sink)
+    await bus.send(Data(source="x"))
+    assert len(sink.got) == 1
+    assert bus.stats.delivered == 1
+    await bus.stop()
+
+
+async def test_drain_needs_a_running_bus() -> None:
+    with pytest.raises(BusError, match="start"):
+        await AsyncQueueBus().drain()
+
+
+async def test_a_message_sent_by_a_handler_names_its_cause_and_continues_its_trace() -> None:
+    bus = AsyncQueueBus()
+
+    class Relay(Sink):
+        async def on_bus_message(self, message: BusMessage) -> None:
+            await super().on_bus_message(message)
+            if isinstance(message, Data) and message.n == 1:
+                await bus.send(Data(source=self.name, n=2))
+
+    await bus.subscribe(Relay("relay"))
+    capture = EnvelopeCapture(bus)
+    await bus.start()
+    await bus.send(Data(source="x", n=1))
+    await bus.drain()
+    first, second = capture.envelopes
+    assert first.causation_id is None and first.parent_span_id == 0
+    assert second.causation_id == first.message_id
+    assert second.trace_id == first.trace_id
+    assert second.parent_span_id not in (0, first.span_id)  # the delivery span, a child of the send
+    assert [e.seq for e in capture.envelopes] == [1, 2]
+    await bus.stop()
+
+
+async def test_a_failing_tap_does_not_stop_the_message() -> None:
+    class BrokenTap:
+        def on_envelope(self, envelope: Envelope) -> None:
+            raise RuntimeError("tap broke")
+
+    bus = AsyncQueueBus()
+    sink = Sink("a")
+    await bus.subscribe(sink)
+    bus.add_tap(BrokenTap())
+    await bus.start()
+    await bus.send(Data(source="x"))
+    await bus.drain()
+    assert len(sink.got) == 1
+    assert bus.stats.tap_errors == 1
+    await bus.stop()
+
+
+async def test_stop_counts_what_was_left_undelivered() -> None:
+    bus = AsyncQueueBus()
+    sink = Sink("a")
+    sink.gate = asyncio.Event()
+    await bus.subscribe(sink)
+    await bus.start()
+    for i in range(3):
+        await bus.send(Data(source="x", n=i))
+    await asyncio.sleep(0)
+    await bus.stop()
+    assert bus.stats.undelivered_on_stop == 2

@@ -1,0 +1,193 @@
+"""WorkerRunner: running, auto end, graceful end and escalation, cancellation, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from pipebus import (
+    BaseWorker,
+    BusAddWorkerMessage,
+    BusCancelWorkerMessage,
+    BusEndMessage,
+    BusEndWorkerMessage,
+    BusError,
+    BusWorkerRegistryMessage,
+    DuplicateNameError,
+    WorkerErrorData,
+    WorkerParams,
+    WorkerRunner,
+)
+from pipebus.testing import EnvelopeCapture, running, until
+
+
+class SlowToEnd(BaseWorker):
+    """Needs some time to end gracefully (or forever, with delay=None)."""
+
+    def __init__(self, name: str, delay: float | None) -> None:
+        super().__init__(name)
+        self.delay = delay
+        self.got: list[str] = []
+
+    async def receive_bus_message(self, message: object) -> None:
+        self.got.append(type(message).__name__)
+        if isinstance(message, BusEndWorkerMessage):
+            if self.delay is None:
+                await asyncio.Event().wait()
+            await asyncio.sleep(self.delay)
+        await super().receive_bus_message(message)  # type: ignore[arg-type]
+
+
+class Finite(BaseWorker):
+    """Stops on its own after starting."""
+
+    async def run(self, params: WorkerParams | None = None) -> None:
+        self._stop_status = "ended"
+        self.create_task(self.stop(), "stop")
+        await super().run(params)
+
+
+async def test_run_ends_by_itself_when_every_root_worker_finished() -> None:
+    runner = WorkerRunner(handle_sigint=False)
+    ready: list[str] = []
+    runner.add_event_handler("on_ready", lambda r: ready.append(r.name))
+    await runner.add_workers(Finite("a"), Finite("b"))
+    await asyncio.wait_for(runner.run(), 5)
+    assert ready == [runner.name]
+    assert runner.phase == "done"
+    assert {w.status for w in runner.registry.state.workers.values()} == {"ended"}
+
+
+async def test_a_runner_runs_once() -> None:
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.run()
+    with pytest.raises(BusError, match="runs once"):
+        await runner.run()
+
+
+async def test_end_is_graceful_workers_get_end_and_no_cancel() -> None:
+    runner = WorkerRunner(handle_sigint=False, shutdown_timeout=5)
+    worker = SlowToEnd("slow", delay=0.05)
+    capture = EnvelopeCapture(runner.bus)
+    await runner.add_workers(worker)
+    async with running(runner):
+        await runner.end(reason="bye")
+        await runner.end(reason="again")  # idempotent
+    assert "BusEndWorkerMessage" in worker.got
+    assert capture.of_type(BusCancelWorkerMessage) == []
+    assert len(capture.of_type(BusEndWorkerMessage)) == 1
+    assert runner.registry.state.workers["slow"].status == "ended"
+
+
+async def test_end_escalates_to_cancel_after_the_shutdown_timeout() -> None:
+    runner = WorkerRunner(handle_sigint=False, shutdown_timeout=0.2)
+    worker = SlowToEnd("stuck", delay=None)
+    capture = EnvelopeCapture(runner.bus)
+    await runner.add_workers(worker)
+    async with running(runner):
+        await runner.end()
+    assert capture.type_names().index("BusEndWorkerMessage") < capture.type_names().index(
+        "BusCancelWorkerMessage"
+    )
+    assert runner.registry.state.workers["stuck"].status == "cancelled"
+
+
+async def test_cancel_after_end_escalates_at_once() -> None:
+    runner = WorkerRunner(handle_sigint=False, shutdown_timeout=30)
+    worker = SlowToEnd("stuck", delay=None)
+    capture = EnvelopeCapture(runner.bus)
+    await runner.add_workers(worker)
+    task = asyncio.create_task(runner.run(auto_end=False))
+    await asyncio.sleep(0.01)
+    await runner.end()
+    await asyncio.sleep(0.01)
+    await runner.cancel(reason="now")
+    await asyncio.wait_for(task, 5)  # far less than the 30 s graceful window
+    assert [m.reason for m in capture.of_type(BusCancelWorkerMessage)] == ["now"]
+
+
+async def test_run_reraises_a_cancellation_from_outside() -> None:
+    runner = WorkerRunner(handle_sigint=False, shutdown_timeout=2)
+    await runner.add_workers(BaseWorker("w"))
+    task = asyncio.create_task(runner.run(auto_end=False))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert runner.registry.state.workers["w"].status == "cancelled"
+    assert not runner.bus.running
+
+
+async def test_a_worker_asking_to_end_ends_the_session() -> None:
+    runner = WorkerRunner(handle_sigint=False)
+    worker = BaseWorker("w")
+    await runner.add_workers(worker)
+    task = asyncio.create_task(runner.run(auto_end=False))
+    await asyncio.sleep(0.01)
+    await worker.end(reason="all done")
+    await asyncio.wait_for(task, 5)
+    assert runner.registry.state.workers["w"].stop_reason == "all done"
+
+
+async def test_bus_messages_can_add_workers_while_running() -> None:
+    runner = WorkerRunner(handle_sigint=False)
+    async with running(runner):
+        await runner.bus.send(BusAddWorkerMessage(source="x", worker=BaseWorker("added")))
+        await runner.bus.drain()
+        await until(lambda: "added" in runner.registry)
+        assert runner.get_worker("added") is not None
+
+
+async def test_duplicate_worker_names_are_refused() -> None:
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(BaseWorker("w"))
+    with pytest.raises(DuplicateNameError, match="'w'"):
+        await runner.add_workers(BaseWorker("w"))
+
+
+async def test_run_failure_is_reported_through_on_error() -> None:
+    class Broken(BaseWorker):
+        async def start(self) -> None:
+            raise RuntimeError("cannot start")
+
+    runner = WorkerRunner(handle_sigint=False)
+    errors: list[WorkerErrorData] = []
+    runner.add_event_handler("on_error", lambda r, data: errors.append(data))
+    await runner.add_workers(Broken("broken"))
+    await asyncio.wait_for(runner.run(), 5)
+    assert errors == [WorkerErrorData(worker_name="broken", error="RuntimeError: cannot start")]
+    assert runner.bus.stats.handler_errors >= 1
+
+
+async def test_runners_send_a_registry_snapshot_when_a_root_worker_is_ready() -> None:
+    runner = WorkerRunner(handle_sigint=False)
+    capture = EnvelopeCapture(runner.bus)
+    await runner.add_workers(BaseWorker("a"))
+    async with running(runner):
+        await runner.bus.drain()
+        snapshots = capture.of_type(BusWorkerRegistryMessage)
+        assert snapshots and [w.name for w in snapshots[-1].workers] == ["a"]
+
+
+async def test_sigint_cancels_the_runner() -> None:
+    runner = WorkerRunner(handle_sigint=True)
+    await runner.add_workers(BaseWorker("w"))
+    task = asyncio.create_task(runner.run(auto_end=False))
+    await asyncio.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGINT)
+    await asyncio.wait_for(task, 5)
+    assert runner.registry.state.workers["w"].status == "cancelled"
+    assert runner.registry.state.workers["w"].stop_reason == "SIGINT received"
+
+
+async def test_end_message_on_the_bus_ends_the_runner() -> None:
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(BaseWorker("w"))
+    task = asyncio.create_task(runner.run(auto_end=False))
+    await asyncio.sleep(0.01)
+    await runner.bus.send(BusEndMessage(source="someone", reason="outside"))
+    await asyncio.wait_for(task, 5)
+    assert runner.registry.state.workers["w"].status == "ended"
