@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipebus.core.envelope import Envelope
-from pipebus.core.routing import carries_job_id
+from pipebus.messages import JOB_MESSAGE_TYPES
 from pipebus.projections import jobs as projection
 from pipebus.projections.jobs import JobsState, JobState
 
@@ -13,6 +13,8 @@ class LiveJobs:
 
     The fold is :func:`pipebus.projections.jobs.apply`, the one a replay runs.
     """
+
+    envelope_types = JOB_MESSAGE_TYPES
 
     def __init__(self) -> None:
         self._state: JobsState = projection.EMPTY
@@ -28,5 +30,4 @@ class LiveJobs:
 
     def on_envelope(self, envelope: Envelope) -> None:
         """Fold one envelope (the bus calls this)."""
-        if carries_job_id(type(envelope.message)):
-            self._state = projection.apply(self._state, envelope)
+        self._state = projection.apply(self._state, envelope)

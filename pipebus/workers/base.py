@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pipebus.core.routing import carries_job_id
+from pipebus.core.routing import job_id_of
 from pipebus.messages import (
     BusActivateWorkerMessage,
     BusCancelWorkerMessage,
@@ -34,8 +34,8 @@ from pipebus.messages import (
 )
 from pipebus.types import WorkerParams
 from pipebus.workers.activation import ActivationMixin
+from pipebus.workers.job_answers import JobAnswersMixin
 from pipebus.workers.job_handling import JobHandlingMixin
-from pipebus.workers.job_requests import JobRequestsMixin
 from pipebus.workers.lifecycle import LifecycleMixin
 
 Handler = Callable[[Any, Any], Awaitable[None]]
@@ -94,7 +94,7 @@ def _builtin_handler(worker_type: type, message_type: type) -> Handler | None:
     return handler
 
 
-class BaseWorker(LifecycleMixin, ActivationMixin, JobHandlingMixin, JobRequestsMixin):
+class BaseWorker(LifecycleMixin, ActivationMixin, JobHandlingMixin, JobAnswersMixin):
     """Base of every worker: connects to a bus, registers, takes activation, runs jobs.
 
     Override the ``on_*`` hooks (``on_activated``, ``on_job_request``, ...) or attach
@@ -178,7 +178,8 @@ class BaseWorker(LifecycleMixin, ActivationMixin, JobHandlingMixin, JobRequestsM
         message_type = type(message)
         if message_type in _DELIVERED_WHEN_INACTIVE:
             return True
-        return carries_job_id(message_type) and message.job_id in self._job_groups  # type: ignore[attr-defined]
+        job_id = job_id_of(message)
+        return job_id is not None and job_id in self._job_groups
 
     async def receive_bus_message(self, message: BusMessage) -> None:
         """Run the built-in handling of a delivered message, then ``on_bus_message``."""
@@ -194,4 +195,4 @@ class BaseWorker(LifecycleMixin, ActivationMixin, JobHandlingMixin, JobRequestsM
         ``on_bus_message`` event handlers.
         """
         if self._event_handlers["on_bus_message"]:
-            await self._call_event_handler("on_bus_message", message)
+            self._fire_event("on_bus_message", message)

@@ -10,14 +10,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from pipebus.bus.base import WorkerBus
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 EventHandler = Callable[..., Any]
+
+_DEFAULT = "_pipebus_default_hook"
+_overrides_cache: dict[tuple[type, str], bool] = {}
+
+
+def default_hook(fn: F) -> F:
+    """Mark pipebus's own (empty) implementation of an overridable hook."""
+    setattr(fn, _DEFAULT, True)
+    return fn
+
+
+def _overrides(cls: type, name: str) -> bool:
+    """Whether ``cls`` replaces pipebus's default implementation of hook ``name``."""
+    key = (cls, name)
+    found = _overrides_cache.get(key)
+    if found is None:
+        found = not getattr(getattr(cls, name), _DEFAULT, False)
+        _overrides_cache[key] = found
+    return found
+
 
 logger = logging.getLogger("pipebus.worker")
 
@@ -69,16 +90,19 @@ class EventSource:
         task.cancel()
         await asyncio.wait([task], timeout=timeout)
 
-    async def _hook(self, label: str, call: Awaitable[None]) -> None:
-        """Await an overridable hook; an exception it raises is reported, not propagated.
+    async def _hook(self, name: str, *args: Any) -> None:
+        """Call the overridable hook ``name`` if a subclass overrides it.
 
-        Built-in bookkeeping after a hook (completing a group, firing event handlers)
-        must not depend on user code succeeding.
+        An exception it raises is reported, not propagated: the built-in bookkeeping
+        that follows a hook (completing a group, firing event handlers) must not
+        depend on user code succeeding. Hooks left as defined by pipebus are skipped.
         """
+        if not _overrides(type(self), name):
+            return
         try:
-            await call
+            await getattr(self, name)(*args)
         except Exception as exc:
-            self._report_error(label, exc)
+            self._report_error(name, exc)
 
     def _report_error(self, handler: str, error: BaseException) -> None:
         bus = self._error_bus()
@@ -127,7 +151,14 @@ class EventSource:
 
     async def _call_event_handler(self, event_name: str, *args: Any) -> None:
         """Fire an event: each handler runs in its own task; a failure is reported."""
-        for handler in self._event_handlers.get(event_name, ()):
+        self._fire_event(event_name, *args)
+
+    def _fire_event(self, event_name: str, *args: Any) -> None:
+        """Start one task per handler of ``event_name`` (nothing when it has none)."""
+        handlers = self._event_handlers.get(event_name)
+        if not handlers:
+            return
+        for handler in handlers:
             self.create_task(
                 self._run_event_handler(event_name, handler, args), f"event:{event_name}"
             )

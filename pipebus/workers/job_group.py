@@ -8,6 +8,7 @@ view of the same job, the one a replay shows.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from pipebus.workers.job_requests import JobRequestsMixin
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class JobGroup:
     """Tracks a job sent to one or more workers.
 
@@ -36,8 +37,6 @@ class JobGroup:
         label: Human-readable description of the work.
         cancellable: Whether an outside requester may cancel it.
         terminated: Workers that answered (a response or a stream end).
-        event_queue: Updates and stream events for ``async for``; it exists from the
-            moment the group is created, so no early event is lost.
         statuses: (pipebus) Each worker's answer status.
         status: (pipebus) ``"running"``, ``"completed"``, ``"failed"``, ``"cancelled"``
             or ``"timeout"``.
@@ -51,21 +50,35 @@ class JobGroup:
     label: str | None = None
     cancellable: bool = True
     terminated: set[str] = field(default_factory=set)
-    event_queue: asyncio.Queue[JobGroupEvent | None] | None = field(
-        default_factory=asyncio.Queue, repr=False
-    )
     statuses: dict[str, JobStatus] = field(default_factory=dict)
     status: str = RUNNING
-    _done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    _events: deque[JobGroupEvent | None] = field(default_factory=deque, repr=False)
+    _queue: asyncio.Queue[JobGroupEvent | None] | None = field(default=None, repr=False)
+    _waiters: list[asyncio.Future[None]] = field(default_factory=list, repr=False)
+    _done: bool = field(default=False, repr=False)
     _error: str | None = field(default=None, repr=False)
     _error_worker: str | None = field(default=None, repr=False)
     _timer: asyncio.TimerHandle | None = field(default=None, repr=False)
     _jobs: LiveJobs | None = field(default=None, repr=False)
 
     @property
+    def event_queue(self) -> asyncio.Queue[JobGroupEvent | None]:
+        """Updates and stream events for ``async for``, then None once the group is done.
+
+        Events are kept from the moment the group exists, so none sent while the
+        requests were still going out is lost.
+        """
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            for event in self._events:
+                self._queue.put_nowait(event)
+            self._events.clear()
+        return self._queue
+
+    @property
     def is_done(self) -> bool:
         """Whether the group has completed or failed."""
-        return self._done.is_set()
+        return self._done
 
     @property
     def error(self) -> str | None:
@@ -83,40 +96,50 @@ class JobGroup:
         Raises:
             JobGroupError: If the group failed, was cancelled or timed out.
         """
-        await self._done.wait()
+        if not self._done:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
         if self._error is not None:
             raise JobGroupError(self._error, job_id=self.job_id, worker_name=self._error_worker)
 
     def complete(self) -> None:
         """Mark the group completed and end its event stream."""
-        if self._done.is_set():
-            return
-        self.status = "completed"
-        self._finish()
+        if not self._done:
+            self.status = "completed"
+            self._finish()
 
     def fail(
         self, reason: str | None = None, *, status: str = "failed", worker: str | None = None
     ) -> None:
         """Mark the group failed (or cancelled, or timed out) and end its event stream."""
-        if self._done.is_set():
-            return
-        self.status = status
-        self._error = reason or status
-        self._error_worker = worker
-        self._finish()
+        if not self._done:
+            self.status = status
+            self._error = reason or status
+            self._error_worker = worker
+            self._finish()
 
     def _finish(self) -> None:
+        self._done = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._done.set()
-        if self.event_queue is not None:
-            self.event_queue.put_nowait(None)
+        self._put(None)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def push_event(self, event: JobGroupEvent) -> None:
         """Queue an update or stream event for ``async for`` (ignored once done)."""
-        if self.event_queue is not None and not self._done.is_set():
-            self.event_queue.put_nowait(event)
+        if not self._done:
+            self._put(event)
+
+    def _put(self, event: JobGroupEvent | None) -> None:
+        if self._queue is not None:
+            self._queue.put_nowait(event)
+        else:
+            self._events.append(event)
 
 
 class _GroupContextBase:
@@ -148,8 +171,6 @@ class _GroupContextBase:
 
     async def _next_event(self) -> JobGroupEvent:
         queue = self.group.event_queue
-        if queue is None:
-            raise StopAsyncIteration
         event = await queue.get()
         if event is None:
             queue.put_nowait(None)  # keep the end marker for any later iteration

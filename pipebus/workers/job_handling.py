@@ -23,6 +23,7 @@ from pipebus.messages import (
 from pipebus.types import JobStatus
 from pipebus.workers.core import WorkerCore
 from pipebus.workers.decorators import collect_job_handlers
+from pipebus.workers.events import default_hook
 
 logger = logging.getLogger("pipebus.worker")
 
@@ -47,6 +48,7 @@ class JobHandlingMixin(WorkerCore):
 
     # --- hooks ---------------------------------------------------------------------------
 
+    @default_hook
     async def on_job_request(self, message: BusJobRequestMessage) -> None:
         """Called for a job request no ``@job`` handler claims; override to do the work.
 
@@ -55,9 +57,11 @@ class JobHandlingMixin(WorkerCore):
         answer carrying the error text.
         """
 
+    @default_hook
     async def on_job_update_requested(self, message: BusJobUpdateRequestMessage) -> None:
         """Called when the requester asks for progress; answer with :meth:`send_job_update`."""
 
+    @default_hook
     async def on_job_cancelled(self, message: BusJobCancelMessage) -> None:
         """Called when the requester cancels one of this worker's jobs (its task is cancelled)."""
 
@@ -192,7 +196,7 @@ class JobHandlingMixin(WorkerCore):
             self._job_handler_tasks[job_id] = self.create_task(
                 self._run_job_handler(message, handler, lock, label), label
             )
-        await self._call_event_handler("on_job_request", message)
+        self._fire_event("on_job_request", message)
 
     def _job_handler_for(self, message: BusJobRequestMessage) -> tuple[JobHandler | None, bool]:
         if message.job_name is not None and message.job_name in self._job_handlers:
@@ -229,8 +233,8 @@ class JobHandlingMixin(WorkerCore):
 
     async def _handle_job_update_request(self, message: BusJobUpdateRequestMessage) -> None:
         if message.job_id in self._active_jobs:
-            await self._hook("on_job_update_requested", self.on_job_update_requested(message))
-            await self._call_event_handler("on_job_update_requested", message)
+            await self._hook("on_job_update_requested", message)
+            self._fire_event("on_job_update_requested", message)
 
     async def _handle_job_cancel(self, message: BusJobCancelMessage) -> None:
         if message.job_id not in self._active_jobs:
@@ -238,8 +242,8 @@ class JobHandlingMixin(WorkerCore):
         task = self._job_handler_tasks.get(message.job_id)
         if task is not None:
             await self.cancel_task(task)
-        await self._hook("on_job_cancelled", self.on_job_cancelled(message))
-        await self._call_event_handler("on_job_cancelled", message)
+        await self._hook("on_job_cancelled", message)
+        self._fire_event("on_job_cancelled", message)
         if message.job_id in self._active_jobs:
             await self.send_job_response(message.job_id, status=JobStatus.CANCELLED)
 

@@ -1,4 +1,4 @@
-"""The requester side of jobs: send requests to workers, follow them, collect answers.
+"""The requester side of jobs: send requests to workers, time them out, cancel them.
 
 A job to one worker is a group of one. The timeout covers waiting for the workers to
 be ready and the work together, counted once from the call.
@@ -7,30 +7,19 @@ be ready and the work together, counted once from the call.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from dataclasses import fields
-from typing import Any, TypeVar
+from typing import Any
 
 from pipebus.errors import JobGroupError, WorkerError
 from pipebus.messages import (
     BusJobCancelMessage,
     BusJobGroupFinishedMessage,
     BusJobRequestMessage,
-    BusJobResponseMessage,
-    BusJobResponseUrgentMessage,
-    BusJobStreamDataMessage,
-    BusJobStreamEndMessage,
-    BusJobStreamStartMessage,
-    BusJobUpdateMessage,
     BusJobUpdateRequestMessage,
-    BusJobUpdateUrgentMessage,
-    BusWorkerStoppedMessage,
 )
-from pipebus.types import JobGroupEvent, JobGroupParams, JobGroupResponse, JobParams, JobStatus
+from pipebus.types import JobGroupParams, JobParams
 from pipebus.workers.core import WorkerCore
 from pipebus.workers.job_group import JobContext, JobGroup, JobGroupContext
-
-P = TypeVar("P", bound=JobParams)
+from pipebus.workers.job_params import new_job_id, resolve_params
 
 _EVENTS = (
     "on_job_response",
@@ -41,21 +30,6 @@ _EVENTS = (
     "on_job_stream_data",
     "on_job_stream_end",
 )
-
-
-def resolve_params(params: P | None, params_class: type[P], **individual: Any) -> P:
-    """Merge the seed's keyword arguments (``name=``, ``payload=``, ...) into a params object.
-
-    Raises:
-        TypeError: If both ``params`` and individual arguments were given.
-    """
-    given = {k: v for k, v in individual.items() if v is not None}
-    if not given:
-        return params if params is not None else params_class()
-    if params is not None:
-        raise TypeError(f"pass either params= or {', '.join(sorted(given))}=, not both")
-    allowed = {f.name for f in fields(params_class)}
-    return params_class(**{k: v for k, v in given.items() if k in allowed})
 
 
 class JobRequestsMixin(WorkerCore):
@@ -117,7 +91,7 @@ class JobRequestsMixin(WorkerCore):
         except WorkerError as error:
             raise JobGroupError(str(error)) from error
         group = JobGroup(
-            job_id=str(uuid.uuid4()),
+            job_id=new_job_id(),
             worker_names=names,
             cancel_on_error=group_params.cancel_on_error,
             label=group_params.label,
@@ -267,128 +241,3 @@ class JobRequestsMixin(WorkerCore):
         """On stop: cancel every group this worker is still waiting on."""
         for group in list(self._job_groups.values()):
             await self._end_group(group, "cancelled", reason)
-
-    # --- answers -------------------------------------------------------------------------
-
-    async def _handle_job_response(
-        self, message: BusJobResponseMessage | BusJobResponseUrgentMessage
-    ) -> None:
-        group = self._job_groups.get(message.job_id)
-        status = JobStatus(message.status)
-        if group is not None:
-            group.terminated.add(message.source)
-            group.statuses[message.source] = status
-        await self._hook("on_job_response", self.on_job_response(message))
-        await self._call_event_handler("on_job_response", message)
-        if group is None or group.is_done:
-            return
-        if status is not JobStatus.COMPLETED and group.cancel_on_error:
-            group.responses[message.source] = message.response or {}
-            await self._hook("on_job_error", self.on_job_error(message))
-            await self._call_event_handler("on_job_error", message)
-            reason = f"worker '{message.source}' answered {status.value}"
-            error = (message.response or {}).get("error")
-            if error:
-                reason += f": {error}"
-            verdict = "cancelled" if status is JobStatus.CANCELLED else "failed"
-            await self._end_group(group, verdict, reason, worker=message.source)
-            return
-        await self._track_answer(group, message.source, message.response)
-
-    async def _handle_job_stream_end(self, message: BusJobStreamEndMessage) -> None:
-        group = self._job_groups.get(message.job_id)
-        if group is not None:
-            group.terminated.add(message.source)
-            group.statuses[message.source] = JobStatus.COMPLETED
-        await self._hook("on_job_stream_end", self.on_job_stream_end(message))
-        await self._call_event_handler("on_job_stream_end", message)
-        if group is not None:
-            group.push_event(JobGroupEvent(JobGroupEvent.STREAM_END, message.source, message.data))
-            await self._track_answer(group, message.source, message.data)
-
-    async def _track_answer(
-        self, group: JobGroup, worker: str, response: dict[str, Any] | None
-    ) -> None:
-        group.responses[worker] = response or {}
-        if group.is_done or not group.terminated.issuperset(group.worker_names):
-            return
-        self._job_groups.pop(group.job_id, None)
-        result = JobGroupResponse(job_id=group.job_id, responses=group.responses)
-        failed = [w for w in group.worker_names if group.statuses.get(w) is not JobStatus.COMPLETED]
-        note = f"not completed by: {', '.join(failed)}" if failed else None
-        group.complete()
-        self._record_verdict(group, "completed", note)
-        await self._hook("on_job_completed", self.on_job_completed(result))
-        await self._call_event_handler("on_job_completed", result)
-
-    async def _handle_job_update(
-        self, message: BusJobUpdateMessage | BusJobUpdateUrgentMessage
-    ) -> None:
-        await self._hook("on_job_update", self.on_job_update(message))
-        await self._call_event_handler("on_job_update", message)
-        self._push(
-            message.job_id, JobGroupEvent(JobGroupEvent.UPDATE, message.source, message.update)
-        )
-
-    async def _handle_job_stream_start(self, message: BusJobStreamStartMessage) -> None:
-        await self._hook("on_job_stream_start", self.on_job_stream_start(message))
-        await self._call_event_handler("on_job_stream_start", message)
-        self._push(
-            message.job_id, JobGroupEvent(JobGroupEvent.STREAM_START, message.source, message.data)
-        )
-
-    async def _handle_job_stream_data(self, message: BusJobStreamDataMessage) -> None:
-        await self._hook("on_job_stream_data", self.on_job_stream_data(message))
-        await self._call_event_handler("on_job_stream_data", message)
-        self._push(
-            message.job_id, JobGroupEvent(JobGroupEvent.STREAM_DATA, message.source, message.data)
-        )
-
-    def _push(self, job_id: str, event: JobGroupEvent) -> None:
-        group = self._job_groups.get(job_id)
-        if group is not None:
-            group.push_event(event)
-
-    async def _handle_worker_stopped(self, message: BusWorkerStoppedMessage) -> None:
-        """A worker stopped: the groups still waiting on it cannot complete as asked."""
-        reason = f"worker '{message.source}' stopped ({message.status}) before answering"
-        for group in list(self._job_groups.values()):
-            if message.source not in group.worker_names or message.source in group.terminated:
-                continue
-            if group.cancel_on_error:
-                await self._end_group(group, "failed", reason, worker=message.source)
-            else:
-                group.terminated.add(message.source)
-                group.statuses[message.source] = JobStatus.CANCELLED
-                await self._track_answer(group, message.source, {"error": reason})
-
-    # --- hooks -------------------------------------------------------------------------
-
-    async def on_job_response(
-        self, message: BusJobResponseMessage | BusJobResponseUrgentMessage
-    ) -> None:
-        """Called for each worker's answer to a job this worker requested."""
-
-    async def on_job_update(self, message: BusJobUpdateMessage | BusJobUpdateUrgentMessage) -> None:
-        """Called for each progress update from a worker."""
-
-    async def on_job_completed(self, result: JobGroupResponse) -> None:
-        """Called when every worker of a group has answered."""
-
-    async def on_job_error(
-        self, message: BusJobResponseMessage | BusJobResponseUrgentMessage
-    ) -> None:
-        """Called when a worker's ERROR, FAILED or CANCELLED answer cancels its group.
-
-        ``on_job_completed`` will not fire for that group; answers that arrived before
-        the error are in ``group.responses``.
-        """
-
-    async def on_job_stream_start(self, message: BusJobStreamStartMessage) -> None:
-        """Called when a worker starts streaming."""
-
-    async def on_job_stream_data(self, message: BusJobStreamDataMessage) -> None:
-        """Called for each stream chunk."""
-
-    async def on_job_stream_end(self, message: BusJobStreamEndMessage) -> None:
-        """Called when a worker ends its stream."""

@@ -20,6 +20,7 @@ from pipebus.messages import (
 from pipebus.types import WorkerErrorData, WorkerReadyData
 from pipebus.workers.core import WorkerCore
 from pipebus.workers.decorators import collect_worker_ready_handlers
+from pipebus.workers.events import default_hook
 
 if TYPE_CHECKING:
     from pipebus.workers.base import BaseWorker
@@ -174,9 +175,10 @@ class LifecycleMixin(WorkerCore):
     ) -> None:
         if any(child.name == message.source for child in self._children):
             data = WorkerErrorData(worker_name=message.source, error=message.error)
-            await self._hook("on_worker_failed", self.on_worker_failed(data))
-            await self._call_event_handler("on_worker_failed", data)
+            await self._hook("on_worker_failed", data)
+            self._fire_event("on_worker_failed", data)
 
+    @default_hook
     async def on_worker_failed(self, data: WorkerErrorData) -> None:
         """Called when a child worker reports an error."""
 
@@ -197,11 +199,9 @@ class LifecycleMixin(WorkerCore):
                 await handler(data)
             except Exception as exc:
                 self._report_error(f"worker_ready:{data.worker_name}", exc)
-        try:
-            await self.on_worker_ready(data)
-        except Exception as exc:
-            self._report_error("on_worker_ready", exc)
-        await self._call_event_handler("on_worker_ready", data)
+        await self._hook("on_worker_ready", data)
+        self._fire_event("on_worker_ready", data)
 
+    @default_hook
     async def on_worker_ready(self, data: WorkerReadyData) -> None:
         """Called when a watched worker (children are watched by default) is ready."""

@@ -66,6 +66,13 @@ class WorkerRunner(EventSource, BusSubscriber):
     ``on_error(runner, data: WorkerErrorData)`` when a worker's ``run()`` raises.
     """
 
+    bus_message_types = (
+        BusEndMessage,
+        BusCancelMessage,
+        BusAddWorkerMessage,
+        BusWorkerRegistryMessage,
+    )
+
     def __init__(
         self,
         *,

@@ -1,0 +1,193 @@
+"""The core benchmark scenarios, written once against the API pipebus shares with Pipecat.
+
+Run in a process of its own per library::
+
+    python -m benchmarks.scenarios --impl pipebus      # in .venv
+    python -m benchmarks.scenarios --impl pipecat      # in the Pipecat environment
+
+It prints one JSON object: for each scenario, the rates of each repetition.
+Only the imports differ between the two libraries; the worker code is the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+
+def load_api(impl: str) -> SimpleNamespace:
+    """The classes a scenario needs, from pipebus or from Pipecat."""
+    if impl == "pipecat":
+        from loguru import logger
+
+        logger.remove()  # no log output; Pipecat still formats its trace messages
+        from pipecat.bus import BusDataMessage
+        from pipecat.workers.base_worker import BaseWorker
+        from pipecat.workers.runner import WorkerRunner
+    else:
+        logging.disable(logging.WARNING)
+        from pipebus import BaseWorker, BusDataMessage, WorkerRunner
+    return SimpleNamespace(
+        BaseWorker=BaseWorker, BusDataMessage=BusDataMessage, WorkerRunner=WorkerRunner
+    )
+
+
+def build(api: SimpleNamespace) -> SimpleNamespace:
+    """Worker classes over ``api``: identical code for both libraries."""
+
+    @dataclass
+    class Ping(api.BusDataMessage):  # type: ignore[name-defined,misc]
+        n: int = 0
+
+    class Counter(api.BaseWorker):  # type: ignore[name-defined,misc]
+        def __init__(self, name: str, expected: int) -> None:
+            super().__init__(name)
+            self.count = 0
+            self.expected = expected
+            self.done = asyncio.Event()
+
+        async def on_bus_message(self, message: Any) -> None:
+            await super().on_bus_message(message)
+            if isinstance(message, Ping):
+                self.count += 1
+                if self.count == self.expected:
+                    self.done.set()
+
+    class Echo(api.BaseWorker):  # type: ignore[name-defined,misc]
+        async def on_job_request(self, message: Any) -> None:
+            await self.send_job_response(message.job_id, {"echo": message.payload})
+
+    class Driver(api.BaseWorker):  # type: ignore[name-defined,misc]
+        pass
+
+    return SimpleNamespace(Ping=Ping, Counter=Counter, Echo=Echo, Driver=Driver)
+
+
+async def _with_runner(
+    api: SimpleNamespace, workers: list[Any], body: Callable[[], Awaitable[float]]
+) -> float:
+    runner = api.WorkerRunner(handle_sigint=False)
+    await runner.add_workers(*workers)
+    task = asyncio.create_task(runner.run(auto_end=False))
+    await asyncio.sleep(0.05)  # let every worker start and register (both libraries)
+    try:
+        return await body()
+    finally:
+        await runner.cancel()
+        await task
+
+
+async def fanout(
+    api: SimpleNamespace, kinds: SimpleNamespace, receivers: int, messages: int
+) -> float:
+    """One sender, ``receivers`` receivers, broadcast data messages; deliveries per second."""
+    counters = [kinds.Counter(f"r{i}", messages) for i in range(receivers)]
+    sender = kinds.Driver("sender")
+
+    async def body() -> float:
+        start = time.perf_counter()
+        for i in range(messages):
+            await sender.send_bus_message(kinds.Ping(source="sender", n=i))
+        for counter in counters:
+            await counter.done.wait()
+        return receivers * messages / (time.perf_counter() - start)
+
+    return await _with_runner(api, [*counters, sender], body)
+
+
+async def targeted(
+    api: SimpleNamespace, kinds: SimpleNamespace, receivers: int, messages: int
+) -> float:
+    """Messages targeted round-robin at ``receivers`` receivers; messages per second."""
+    each = messages // receivers
+    counters = [kinds.Counter(f"r{i}", each) for i in range(receivers)]
+    sender = kinds.Driver("sender")
+    names = [c.name for c in counters]
+
+    async def body() -> float:
+        start = time.perf_counter()
+        for i in range(each * receivers):
+            await sender.send_bus_message(
+                kinds.Ping(source="sender", target=names[i % receivers], n=i)
+            )
+        for counter in counters:
+            await counter.done.wait()
+        return each * receivers / (time.perf_counter() - start)
+
+    return await _with_runner(api, [*counters, sender], body)
+
+
+async def jobs(api: SimpleNamespace, kinds: SimpleNamespace, count: int) -> float:
+    """Sequential ``job()`` round trips to one echo worker; jobs per second."""
+    driver = kinds.Driver("driver")
+
+    async def body() -> float:
+        start = time.perf_counter()
+        for i in range(count):
+            async with driver.job("echo", payload={"i": i}):
+                pass
+        return count / (time.perf_counter() - start)
+
+    return await _with_runner(api, [driver, kinds.Echo("echo")], body)
+
+
+async def groups(api: SimpleNamespace, kinds: SimpleNamespace, width: int, count: int) -> float:
+    """Sequential ``job_group()`` calls over ``width`` echo workers; groups per second."""
+    driver = kinds.Driver("driver")
+    names = [f"echo{i}" for i in range(width)]
+
+    async def body() -> float:
+        start = time.perf_counter()
+        for i in range(count):
+            async with driver.job_group(*names, payload={"i": i}):
+                pass
+        return count / (time.perf_counter() - start)
+
+    return await _with_runner(api, [driver, *(kinds.Echo(n) for n in names)], body)
+
+
+SCENARIOS: dict[str, tuple[str, Callable[..., Awaitable[float]], tuple[int, ...]]] = {
+    "fanout1": ("deliveries/s", fanout, (1, 50_000)),
+    "fanout10": ("deliveries/s", fanout, (10, 10_000)),
+    "targeted50": ("messages/s", targeted, (50, 20_000)),
+    "jobs": ("jobs/s", jobs, (5_000,)),
+    "groups10": ("groups/s", groups, (10, 1_000)),
+}
+
+
+async def run_all(impl: str, repeat: int, only: list[str] | None) -> dict[str, Any]:
+    api = load_api(impl)
+    kinds = build(api)
+    results: dict[str, Any] = {}
+    for name, (unit, scenario, args) in SCENARIOS.items():
+        if only and name not in only:
+            continue
+        rates = []
+        for _ in range(repeat):
+            gc.collect()
+            rates.append(await scenario(api, kinds, *args))
+        results[name] = {"unit": unit, "rates": rates}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--impl", choices=["pipebus", "pipecat"], required=True)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", nargs="*")
+    args = parser.parse_args()
+    results = asyncio.run(run_all(args.impl, args.repeat, args.only))
+    json.dump({"impl": args.impl, "python": sys.version.split()[0], "results": results}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
