@@ -6,11 +6,13 @@ imports) plus pipebus's own additions. Everything public is importable from here
 
 from pipebus.bus import (
     AsyncQueueBus,
+    BusNetwork,
     BusStats,
     BusSubscriber,
     BusSubscription,
     BusTap,
     DeliveryTap,
+    NetworkBus,
     WorkerBus,
 )
 from pipebus.core.catalog import register_type
@@ -112,6 +114,7 @@ __all__ = [
     "BusJobUpdateUrgentMessage",
     "BusLocalMessage",
     "BusMessage",
+    "BusNetwork",
     "BusRecordOnly",
     "BusStats",
     "BusSubscriber",
@@ -145,6 +148,7 @@ __all__ = [
     "JobParams",
     "JobStatus",
     "LiveJobs",
+    "NetworkBus",
     "PipebusError",
     "SchemaVersionError",
     "TransportError",

@@ -2,16 +2,19 @@
 
 from pipebus.bus.async_queue import AsyncQueueBus
 from pipebus.bus.base import BusStats, WorkerBus
+from pipebus.bus.network import BusNetwork, NetworkBus
 from pipebus.bus.subscriber import BusSubscriber
 from pipebus.bus.subscription import BusSubscription
 from pipebus.bus.taps import BusTap, DeliveryTap
 
 __all__ = [
     "AsyncQueueBus",
+    "BusNetwork",
     "BusStats",
     "BusSubscriber",
     "BusSubscription",
     "BusTap",
     "DeliveryTap",
+    "NetworkBus",
     "WorkerBus",
 ]

@@ -95,6 +95,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         self._bus.add_tap(self._live_jobs)
         self._entries: dict[str, _Entry] = {}
         self._known_runners: set[str] = set()
+        self._snapshot_due = False
         self._phase = "idle"  # idle -> running -> ending|cancelling -> done
         self._auto_end = True
         self._shutdown = asyncio.Event()
@@ -369,7 +370,12 @@ class WorkerRunner(EventSource, BusSubscriber):
                 await self._send_registry()
 
     async def _on_local_root_ready(self, data: WorkerReadyData) -> None:
-        if data.runner == self.name:
+        # Workers started together become ready in the same loop turn: one snapshot
+        # after that turn tells other runners about all of them.
+        if data.runner == self.name and not self._snapshot_due:
+            self._snapshot_due = True
+            await asyncio.sleep(0)
+            self._snapshot_due = False
             await self._send_registry()
 
     async def _send_registry(self) -> None:

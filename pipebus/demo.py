@@ -1,0 +1,158 @@
+"""The demo: a small voice-agent style session with several workers, printed as it runs.
+
+A coordinator asks three workers for an answer as one job group: a researcher that
+reports progress, a writer that streams its text, and a fact checker. Then it hands
+the conversation over to a closer by activation and the session ends gracefully.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pipebus.core.envelope import Envelope
+from pipebus.describe import describe
+from pipebus.messages import BusJobRequestMessage, BusTTSSpeakMessage
+from pipebus.types import JobGroupEvent, WorkerActivationArgs, WorkerReadyData
+from pipebus.workers.base import BaseWorker
+from pipebus.workers.decorators import job, worker_ready
+from pipebus.workers.runner import WorkerRunner
+
+QUESTION = "Which planet has the longest day?"
+TEAM = ("researcher", "writer", "fact_checker")
+
+
+class Researcher(BaseWorker):
+    """Looks things up, reporting progress as it goes."""
+
+    @job(name="answer")
+    async def research(self, message: BusJobRequestMessage) -> None:
+        """Three progress updates, then the facts."""
+        for percent in (30, 70, 100):
+            await asyncio.sleep(0.01)
+            await self.send_job_update(message.job_id, {"progress": percent})
+        await self.send_job_response(message.job_id, {"facts": ["Venus rotates once in 243 days"]})
+
+
+class Writer(BaseWorker):
+    """Writes the answer and streams it word by word."""
+
+    @job(name="answer")
+    async def write(self, message: BusJobRequestMessage) -> None:
+        """Stream the answer word by word."""
+        await self.send_job_stream_start(message.job_id, {"format": "text"})
+        for word in ("Venus:", "one", "day", "lasts", "243", "Earth", "days."):
+            await asyncio.sleep(0.005)
+            await self.send_job_stream_data(message.job_id, {"text": word})
+        await self.send_job_stream_end(message.job_id, {"words": 7})
+
+
+class FactChecker(BaseWorker):
+    """Checks the claim and answers once."""
+
+    @job(name="answer")
+    async def check(self, message: BusJobRequestMessage) -> None:
+        """Answer once, after a short check."""
+        await asyncio.sleep(0.02)
+        await self.send_job_response(message.job_id, {"verified": True})
+
+
+class Coordinator(BaseWorker):
+    """Runs the job group once its team is ready, then hands over to the closer."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        super().__init__("coordinator")
+        self._say = say
+        self._ready: set[str] = set()
+
+    @worker_ready(name="researcher")
+    async def on_researcher(self, data: WorkerReadyData) -> None:
+        """One team member is ready."""
+        await self._team_member_ready(data)
+
+    @worker_ready(name="writer")
+    async def on_writer(self, data: WorkerReadyData) -> None:
+        """One team member is ready."""
+        await self._team_member_ready(data)
+
+    @worker_ready(name="fact_checker")
+    async def on_fact_checker(self, data: WorkerReadyData) -> None:
+        """One team member is ready."""
+        await self._team_member_ready(data)
+
+    async def _team_member_ready(self, data: WorkerReadyData) -> None:
+        self._ready.add(data.worker_name)
+        if self._ready == set(TEAM):
+            self.create_task(self._converse(), "converse")
+
+    async def _converse(self) -> None:
+        try:
+            await self._ask_and_hand_over()
+        except Exception as exc:
+            await self.end(reason=f"conversation failed: {type(exc).__name__}: {exc}")
+            raise
+
+    async def _ask_and_hand_over(self) -> None:
+        async with self.job_group(*TEAM, name="answer", payload={"question": QUESTION}) as group:
+            async for event in group:
+                if event.type == JobGroupEvent.UPDATE and event.data:
+                    self._say(f"    {event.worker_name} is {event.data['progress']}% done")
+        self._say(f"    answers: {group.responses}")
+        args = WorkerActivationArgs(metadata={"summary": group.responses["writer"]})
+        await self.activate_worker("closer", args=args, deactivate_self=True)
+
+
+class Closer(BaseWorker):
+    """Starts inactive; once activated it says goodbye and ends the session."""
+
+    async def on_activated(self, args: dict[str, Any] | None) -> None:
+        """Say goodbye and end the session."""
+        await self.send_bus_message(
+            BusTTSSpeakMessage(source=self.name, text="Thanks for asking. Goodbye!")
+        )
+        await self.end(reason="conversation finished")
+
+
+class TimelinePrinter:
+    """A bus tap that prints each message as one line, with the time since the start."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self._say = say
+        self._start = time.time_ns()
+
+    def on_envelope(self, envelope: Envelope) -> None:
+        """Print one stamped envelope."""
+        elapsed_ms = (envelope.time_ns - self._start) / 1e6
+        self._say(f"{elapsed_ms:8.1f} ms  #{envelope.seq:<3} {describe(envelope.message, 48)}")
+
+
+async def run_demo(say: Callable[[str], None] = print) -> WorkerRunner:
+    """Run the demo session, printing its timeline and a summary through ``say``."""
+    runner = WorkerRunner(name="demo-runner", handle_sigint=True)
+    runner.bus.add_tap(TimelinePrinter(say))
+    say(f"pipebus demo: a coordinator, three workers and a handoff. Question: {QUESTION}\n")
+    await runner.add_workers(
+        Coordinator(say),
+        Researcher("researcher"),
+        Writer("writer"),
+        FactChecker("fact_checker"),
+        Closer("closer", active=False),
+    )
+    await runner.run()
+    say("\nWorkers at the end (from the registry projection):")
+    for info in sorted(runner.registry.state.workers.values(), key=lambda w: w.name):
+        say(f"  {info.name:<13} {info.status:<10} {info.stop_reason or ''}")
+    say("Jobs:")
+    for state in runner.jobs.state.jobs.values():
+        parts = ", ".join(f"{w.worker}={w.status}" for w in state.workers.values())
+        duration = (state.duration_ns or 0) / 1e6
+        say(
+            f"  {state.name or '-'} {state.job_id[:8]} {state.status} in {duration:.1f} ms ({parts})"
+        )
+    stats = runner.bus.stats
+    say(
+        f"Bus: {stats.stamped} messages, {stats.delivered} deliveries, {stats.handler_errors} errors"
+    )
+    return runner
