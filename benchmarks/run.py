@@ -46,8 +46,16 @@ def table(pipecat: dict[str, dict], pipebus: dict[str, dict]) -> tuple[str, list
         ratio = ours_rate / theirs_rate if theirs_rate else None
         goal = GOALS.get(name)
         met = "" if goal is None or ratio is None else ("met" if ratio >= goal else "MISSED")
-        rows.append({"scenario": name, "unit": ours["unit"], "pipecat": theirs_rate, "pipebus": ours_rate,
-                     "ratio": ratio, "goal": goal})  # fmt: skip
+        rows.append(
+            {
+                "scenario": name,
+                "unit": ours["unit"],
+                "pipecat": theirs_rate,
+                "pipebus": ours_rate,
+                "ratio": ratio,
+                "goal": goal,
+            }
+        )
         lines.append(
             f"| {name} | {ours['unit']} | {theirs_rate or 0:,.0f} | {ours_rate:,.0f} | "
             f"{ratio or 0:.2f}x | {f'>= {goal}x, {met}' if goal else ''} |"

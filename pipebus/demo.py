@@ -148,11 +148,9 @@ async def run_demo(say: Callable[[str], None] = print) -> WorkerRunner:
     for state in runner.jobs.state.jobs.values():
         parts = ", ".join(f"{w.worker}={w.status}" for w in state.workers.values())
         duration = (state.duration_ns or 0) / 1e6
-        say(
-            f"  {state.name or '-'} {state.job_id[:8]} {state.status} in {duration:.1f} ms ({parts})"
-        )
+        say(f"  {state.name or '-'} {state.job_id[:8]} {state.status} in {duration:.1f} ms")
+        say(f"    {parts}")
     stats = runner.bus.stats
-    say(
-        f"Bus: {stats.stamped} messages, {stats.delivered} deliveries, {stats.handler_errors} errors"
-    )
+    errors = stats.handler_errors
+    say(f"Bus: {stats.stamped} messages, {stats.delivered} deliveries, {errors} handler errors")
     return runner
