@@ -4,6 +4,7 @@ The public API: the names of Pipecat's worker bus (so code ports by changing its
 imports) plus pipebus's own additions. Everything public is importable from here.
 """
 
+from pipebus._version import __version__
 from pipebus.bus import (
     AsyncQueueBus,
     BusNetwork,
@@ -84,8 +85,6 @@ from pipebus.workers.base import BaseWorker
 from pipebus.workers.decorators import job, worker_ready
 from pipebus.workers.job_group import JobContext, JobGroup, JobGroupContext
 from pipebus.workers.runner import WorkerRunner
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AsyncQueueBus",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pipebus.bus.context import ActiveDelivery, current_delivery
 from pipebus.bus.subscriber import BusSubscriber
 from pipebus.bus.subscription import BusSubscription
-from pipebus.bus.taps import BusTap, DeliveryTap, TapSet
+from pipebus.bus.taps import BusTap, DeliveryTap, SendGate, TapSet
 from pipebus.core.envelope import Envelope
 from pipebus.core.routing import Delivery, delivery_of, job_id_of
 from pipebus.errors import BusError, DuplicateNameError
@@ -73,7 +73,7 @@ class WorkerBus(ABC):
     def __init__(self, *, runner_name: str | None = None, session_id: str | None = None) -> None:
         self._id_prefix = secrets.token_hex(6) + "-"
         self.runner_name = runner_name or f"bus-{self._id_prefix[:-1]}"
-        self.session_id = session_id or secrets.token_hex(8)
+        self.session_id = session_id or secrets.token_hex(16)
         self._seq = 0
         self._subscriptions: dict[str, BusSubscription] = {}
         self._broadcast: dict[type, list[BusSubscription]] = {}
@@ -204,13 +204,25 @@ class WorkerBus(ABC):
         """Stop showing deliveries to ``tap``."""
         self.taps.remove_delivery(tap)
 
+    def add_gate(self, gate: SendGate) -> None:
+        """Make senders wait whenever ``gate`` says so (back-pressure)."""
+        if gate not in self.taps.gates:
+            self.taps.gates.append(gate)
+
+    def remove_gate(self, gate: SendGate) -> None:
+        """Stop consulting ``gate``."""
+        if gate in self.taps.gates:
+            self.taps.gates.remove(gate)
+
     # --- sending -----------------------------------------------------------------------
 
-    async def send(self, message: BusMessage) -> None:
+    async def send(self, message: BusMessage, *, gated: bool = True) -> None:
         """Send a message: stamp it, show it to the taps, then deliver or publish it.
 
         Local-only messages are delivered on this runner; record-only events reach the
-        taps only; everything else goes to :meth:`publish`.
+        taps only; everything else goes to :meth:`publish`. Afterwards the sender waits
+        if a gate (the event log's back-pressure) asks it to; ``gated=False`` skips that,
+        for shutdown messages that must go out even when a strict log has failed.
         """
         envelope = self.stamp(message)
         delivery = delivery_of(type(message))
@@ -218,6 +230,10 @@ class WorkerBus(ABC):
             await self.publish(envelope)
         elif delivery is Delivery.LOCAL:
             self.route(envelope)
+        if gated:
+            for gate in self.taps.gates:
+                if gate.must_wait():
+                    await gate.wait()
 
     def record(self, message: BusMessage) -> Envelope:
         """Stamp a message for the taps without delivering it (record-only events)."""

@@ -42,6 +42,21 @@ class DeliveryTap(Protocol):
         """Observe one delivery after its handler returned or raised."""
 
 
+class SendGate(Protocol):
+    """Asked after each send whether the sender must wait before going on.
+
+    How the event log pushes back: when its buffer is full (or ``durability="sync"``),
+    senders wait instead of events being dropped. ``must_wait`` runs on every send and
+    must be cheap; ``wait`` may raise to fail the send (a strict log that failed).
+    """
+
+    def must_wait(self) -> bool:
+        """Whether the sender has to wait now."""
+
+    async def wait(self) -> None:
+        """Wait until the sender may go on."""
+
+
 class TapSet:
     """The taps of one bus: who sees which envelopes, and how often a tap failed.
 
@@ -54,6 +69,7 @@ class TapSet:
         self._taps: list[BusTap] = []
         self._for_type: dict[type, list[BusTap]] = {}
         self.delivery_taps: list[DeliveryTap] = []
+        self.gates: list[SendGate] = []
         self.errors = 0
 
     def add(self, tap: BusTap) -> None:

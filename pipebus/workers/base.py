@@ -154,6 +154,7 @@ class BaseWorker(LifecycleMixin, ActivationMixin, JobHandlingMixin, JobAnswersMi
         if self._stopped:
             return
         self._stopped = True
+        self._stopping = True
         await self._cancel_own_job_groups(f"worker '{self.name}' stopped")
         await self._cancel_active_jobs()
         if self._bus is not None and self._started_at is not None:

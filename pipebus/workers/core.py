@@ -41,6 +41,7 @@ class WorkerCore(EventSource, BusSubscriber):
         self._active = active
         self._parent: str | None = None
         self._started_at: float | None = None
+        self._stopping = False
 
     @property
     def name(self) -> str:
@@ -112,10 +113,13 @@ class WorkerCore(EventSource, BusSubscriber):
     async def send_bus_message(self, message: BusMessage) -> None:
         """Send a message on the bus.
 
+        While the worker stops, its messages (cancels, CANCELLED answers, its stop
+        announcement) go out even if a strict event log has failed.
+
         Raises:
             WorkerError: If the worker is not attached to a bus.
         """
-        await self.bus.send(message)
+        await self.bus.send(message, gated=not self._stopping)
 
     def __str__(self) -> str:
         return self.name

@@ -142,6 +142,7 @@ class LifecycleMixin(WorkerCore):
 
     async def _handle_worker_end(self, message: BusEndWorkerMessage) -> None:
         self._stop_status, self._stop_reason = "ended", message.reason
+        self._stopping = True
         for child in self._children:
             await self.send_bus_message(
                 BusEndWorkerMessage(source=self.name, target=child.name, reason=message.reason)
@@ -151,6 +152,7 @@ class LifecycleMixin(WorkerCore):
 
     async def _handle_worker_cancel(self, message: BusCancelWorkerMessage) -> None:
         self._stop_status, self._stop_reason = "cancelled", message.reason
+        self._stopping = True
         for child in self._children:
             await self.send_bus_message(
                 BusCancelWorkerMessage(source=self.name, target=child.name, reason=message.reason)

@@ -13,7 +13,8 @@ import gc
 import logging
 import uuid
 import warnings
-from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pipebus.bus.async_queue import AsyncQueueBus
 from pipebus.bus.base import WorkerBus
@@ -30,22 +31,19 @@ from pipebus.messages import (
     BusWorkerRegistryMessage,
 )
 from pipebus.registry import WorkerRegistry
-from pipebus.types import WorkerErrorData, WorkerReadyData, WorkerRegistryEntry
+from pipebus.types import WorkerErrorData
 from pipebus.workers.base import BaseWorker
 from pipebus.workers.events import EventSource
+from pipebus.workers.hosting import HostedWorkers
+from pipebus.workers.recording import DEFAULT_LOG, SessionRecording, _DefaultLog
+from pipebus.workers.registry_sync import RegistrySync
 from pipebus.workers.signals import SignalHandling
 
+if TYPE_CHECKING:
+    from pipebus.eventlog.recorder import Durability, Recorder
+    from pipebus.eventlog.store import EventLog
+
 logger = logging.getLogger("pipebus.runner")
-
-
-@dataclass
-class _Entry:
-    worker: BaseWorker
-    task: asyncio.Task[None] | None = field(default=None, repr=False)
-
-    @property
-    def running(self) -> bool:
-        return self.task is not None and not self.task.done()
 
 
 class WorkerRunner(EventSource, BusSubscriber):
@@ -61,6 +59,17 @@ class WorkerRunner(EventSource, BusSubscriber):
         loop: Ignored; the running loop is used (kept for Pipecat compatibility).
         shutdown_timeout: Seconds each shutdown step waits before escalating
             (end, then cancel, then task cancellation).
+        event_log: Where sessions are recorded: a path, a URL, an open ``EventLog``, or
+            None (recording off). Default: ``$PIPEBUS_EVENT_LOG``, else ``./pipebus.db``.
+        session_name: A name for the recorded sessions, shown by tools.
+        session_id: Record into this session id (runners of one distributed session
+            share it, on a PostgreSQL log); default: a new id per ``run()``.
+        durability: ``"batch"`` (default), ``"full"`` or ``"sync"``: see the README.
+        strict: Make sends raise once the event log cannot be written.
+        record_deliveries: ``"errors"`` (default) or ``"all"``: also every delivery's
+            timing.
+        snapshot_every: Events between snapshots of the registry and jobs (default 2000).
+        log_buffer: Events the recorder buffers before senders wait (default 50,000).
 
     Event handlers: ``on_ready(runner)`` once the runner has started its workers;
     ``on_error(runner, data: WorkerErrorData)`` when a worker's ``run()`` raises.
@@ -83,6 +92,14 @@ class WorkerRunner(EventSource, BusSubscriber):
         force_gc: bool = False,
         loop: asyncio.AbstractEventLoop | None = None,
         shutdown_timeout: float = 10.0,
+        event_log: EventLog | str | Path | _DefaultLog | None = DEFAULT_LOG,
+        session_name: str | None = None,
+        session_id: str | None = None,
+        durability: Durability = "batch",
+        strict: bool = False,
+        record_deliveries: Literal["errors", "all"] = "errors",
+        snapshot_every: int = 2000,
+        log_buffer: int = 50_000,
     ) -> None:
         super().__init__()
         self._name = name or f"runner-{uuid.uuid4().hex[:8]}"
@@ -93,9 +110,8 @@ class WorkerRunner(EventSource, BusSubscriber):
         self._live_jobs = LiveJobs()
         self._bus.add_tap(self._registry)
         self._bus.add_tap(self._live_jobs)
-        self._entries: dict[str, _Entry] = {}
-        self._known_runners: set[str] = set()
-        self._snapshot_due = False
+        self._workers = HostedWorkers()
+        self._registry_sync = RegistrySync(self._name, self._bus, self._registry)
         self._phase = "idle"  # idle -> running -> ending|cancelling -> done
         self._auto_end = True
         self._shutdown = asyncio.Event()
@@ -103,6 +119,18 @@ class WorkerRunner(EventSource, BusSubscriber):
         self._shutdown_timeout = shutdown_timeout
         self._signals = SignalHandling(self, sigint=handle_sigint, sigterm=handle_sigterm)
         self._force_gc = force_gc
+        if session_id is not None:
+            self._bus.session_id = session_id
+        self._recording = SessionRecording(
+            event_log,
+            name=session_name,
+            durability=durability,
+            strict=strict,
+            record_deliveries=record_deliveries,
+            snapshot_every=snapshot_every,
+            buffer_size=log_buffer,
+        )
+        self._cancel_requested = False
         self._register_event_handler("on_ready")
         self._register_event_handler("on_error")
 
@@ -130,6 +158,21 @@ class WorkerRunner(EventSource, BusSubscriber):
         return self._live_jobs
 
     @property
+    def session_id(self) -> str:
+        """The id of the session this runner records (its bus's)."""
+        return self._bus.session_id
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """The recorder of the running session, if it is recorded."""
+        return self._recording.recorder
+
+    async def flush(self) -> None:
+        """Wait until every event so far is committed to the event log."""
+        if self._recording.recorder is not None:
+            await self._recording.recorder.flush()
+
+    @property
     def phase(self) -> str:
         """``"idle"``, ``"running"``, ``"ending"``, ``"cancelling"`` or ``"done"``."""
         return self._phase
@@ -140,26 +183,16 @@ class WorkerRunner(EventSource, BusSubscriber):
         A worker that stopped before announcing itself counts as started.
         """
         await self._started.wait()
-        while True:
-            pending = [
-                e.worker
-                for e in self._entries.values()
-                if e.running and e.worker.started_at is None
-            ]
-            if not pending:
-                return
-            await asyncio.gather(*(worker.wait_started() for worker in pending))
+        await self._workers.wait_started()
 
     def cancel_worker_tasks(self) -> None:
         """Cancel every worker's task at once: the last resort of a shutdown."""
-        for entry in self._entries.values():
-            if entry.task is not None:
-                entry.task.cancel()
+        self._workers.cancel_tasks()
 
     def get_worker(self, name: str) -> BaseWorker | None:
         """The worker of this runner called ``name``, if any."""
-        entry = self._entries.get(name)
-        return entry.worker if entry is not None else None
+        hosted = self._workers.get(name)
+        return hosted.worker if hosted is not None else None
 
     # --- workers --------------------------------------------------------------------
 
@@ -173,9 +206,9 @@ class WorkerRunner(EventSource, BusSubscriber):
             DuplicateNameError: If another worker of this runner has the same name.
         """
         for worker in workers:
-            entry = self._entries.get(worker.name)
-            if entry is not None:
-                if entry.worker is worker:
+            hosted = self._workers.get(worker.name)
+            if hosted is not None:
+                if hosted.worker is worker:
                     continue
                 raise DuplicateNameError(
                     f"runner '{self.name}' already has a worker named '{worker.name}'"
@@ -183,18 +216,12 @@ class WorkerRunner(EventSource, BusSubscriber):
             await worker.attach(
                 registry=self.registry, bus=self.bus, worker_runner=self, jobs=self._live_jobs
             )
-            entry = _Entry(worker)
-            self._entries[worker.name] = entry
+            hosted = self._workers.add(worker)
             if worker.parent is None:
-                await self.registry.watch(worker.name, self._on_local_root_ready)
+                await self.registry.watch(worker.name, self._registry_sync.root_ready)
             if self._phase == "running":
-                self._start(entry)
+                self._workers.start(hosted, self._run_worker)
                 await worker.wait_started()
-
-    def _start(self, entry: _Entry) -> None:
-        entry.task = asyncio.get_running_loop().create_task(
-            self._run_worker(entry.worker), name=f"pipebus:worker:{entry.worker.name}"
-        )
 
     async def _run_worker(self, worker: BaseWorker) -> None:
         try:
@@ -209,11 +236,8 @@ class WorkerRunner(EventSource, BusSubscriber):
             )
         finally:
             if self._auto_end and worker.parent is None and self._phase == "running":
-                if not any(e.running for e in self._roots() if e.worker is not worker):
+                if not any(h.running for h in self._workers.roots() if h.worker is not worker):
                     self._shutdown.set()
-
-    def _roots(self) -> list[_Entry]:
-        return [e for e in self._entries.values() if e.worker.parent is None]
 
     # --- running ---------------------------------------------------------------------
 
@@ -239,16 +263,18 @@ class WorkerRunner(EventSource, BusSubscriber):
         self._auto_end = auto_end
         self._phase = "running"
         cancelled_from_outside = False
+        status = "failed"
         try:
+            await self._recording.begin(self)
             await self.bus.subscribe(self)
             await self.bus.start()
             self._signals.install()
-            for entry in list(self._entries.values()):
-                self._start(entry)
+            for hosted in self._workers.all():
+                self._workers.start(hosted, self._run_worker)
             await asyncio.sleep(0)
             self._started.set()
             await self._call_event_handler("on_ready")
-            if auto_end and not self._entries:
+            if auto_end and not self._workers.all():
                 self._shutdown.set()
             try:
                 await self._shutdown.wait()
@@ -260,11 +286,13 @@ class WorkerRunner(EventSource, BusSubscriber):
                     current.uncancel()
                 await self.cancel(reason="the runner's task was cancelled")
             await self._shut_down_workers()
+            status = "cancelled" if self._cancel_requested else "ended"
         finally:
             self._signals.remove()
             await self.cleanup_tasks()
             await self.bus.unsubscribe(self)
             await self.bus.stop()
+            await self._recording.end(status)
             self._phase = "done"
         if self._force_gc:
             await asyncio.to_thread(gc.collect)
@@ -272,36 +300,19 @@ class WorkerRunner(EventSource, BusSubscriber):
             raise asyncio.CancelledError
 
     async def _shut_down_workers(self) -> None:
-        if not await self._wait_workers() and self._phase == "ending":
-            logger.warning(
-                "runner %s: workers did not end within %ss; cancelling",
-                self.name,
-                self._shutdown_timeout,
-            )
+        timeout = self._shutdown_timeout
+        if not await self._workers.wait(timeout) and self._phase == "ending":
+            logger.warning("runner %s: workers did not end in %ss; cancelling", self.name, timeout)
             await self.cancel(reason="graceful end timed out")
-            await self._wait_workers()
+            await self._workers.wait(timeout)
         if self._phase == "running":  # auto-end: every root finished on its own
             self._phase = "ending"
             await self._send_to_running_roots(BusEndWorkerMessage, "runner ending")
-            await self._wait_workers()
-        still = [e.task for e in self._entries.values() if e.task is not None and not e.task.done()]
-        if still:
-            logger.warning(
-                "runner %s: cancelling %d worker task(s) that outlived shutdown",
-                self.name,
-                len(still),
-            )
-            for task in still:
-                task.cancel()
-            await asyncio.wait(still, timeout=self._shutdown_timeout)
-
-    async def _wait_workers(self) -> bool:
-        tasks = [e.task for e in self._entries.values() if e.task is not None and not e.task.done()]
-        if not tasks:
-            return True
-        _, pending = await asyncio.wait(tasks, timeout=self._shutdown_timeout)
-        # Children may have been added (and started) while we waited.
-        return not pending and not any(e.running for e in self._entries.values())
+            await self._workers.wait(timeout)
+        leftovers = self._workers.cancel_tasks()
+        if leftovers:
+            logger.warning("runner %s: cancelled %d worker task(s)", self.name, len(leftovers))
+            await asyncio.wait(leftovers, timeout=timeout)
 
     async def cleanup_tasks(self) -> None:
         """Cancel the runner's own helper tasks."""
@@ -333,6 +344,8 @@ class WorkerRunner(EventSource, BusSubscriber):
         """
         if self._phase in ("cancelling", "done"):
             return
+        if self._phase != "ending" or reason != "graceful end timed out":
+            self._cancel_requested = True
         self._phase = "cancelling"
         self._shutdown.set()
         await self._send_to_running_roots(BusCancelWorkerMessage, reason)
@@ -344,10 +357,11 @@ class WorkerRunner(EventSource, BusSubscriber):
     ) -> None:
         if not self.bus.running:
             return
-        for entry in self._roots():
-            if entry.running:
+        for hosted in self._workers.roots():
+            if hosted.running:
                 await self.bus.send(
-                    message_type(source=self.name, target=entry.worker.name, reason=reason)
+                    message_type(source=self.name, target=hosted.worker.name, reason=reason),
+                    gated=False,
                 )
 
     # --- bus -----------------------------------------------------------------------------
@@ -364,36 +378,8 @@ class WorkerRunner(EventSource, BusSubscriber):
             self.create_task(self.cancel(message.reason), "cancel")
         elif isinstance(message, BusAddWorkerMessage):
             await self.add_workers(message.worker)
-        elif isinstance(message, BusWorkerRegistryMessage) and message.runner != self.name:
-            if message.runner not in self._known_runners:
-                self._known_runners.add(message.runner)
-                await self._send_registry()
-
-    async def _on_local_root_ready(self, data: WorkerReadyData) -> None:
-        # Workers started together become ready in the same loop turn: one snapshot
-        # after that turn tells other runners about all of them.
-        if data.runner == self.name and not self._snapshot_due:
-            self._snapshot_due = True
-            await asyncio.sleep(0)
-            self._snapshot_due = False
-            await self._send_registry()
-
-    async def _send_registry(self) -> None:
-        workers = [
-            WorkerRegistryEntry(
-                name=info.name,
-                parent=info.parent,
-                active=info.active,
-                bridged=info.bridged,
-                started_at=info.started_at,
-            )
-            for info in self.registry.state.workers.values()
-            if info.ready and info.runner == self.name
-        ]
-        if workers and self.bus.running:
-            await self.bus.send(
-                BusWorkerRegistryMessage(source=self.name, runner=self.name, workers=workers)
-            )
+        elif isinstance(message, BusWorkerRegistryMessage):
+            await self._registry_sync.received(message)
 
     def __repr__(self) -> str:
         return f"WorkerRunner({self.name!r}, phase={self._phase!r})"

@@ -101,9 +101,9 @@ async def test_cancel_after_end_escalates_at_once() -> None:
     capture = EnvelopeCapture(runner.bus)
     await runner.add_workers(worker)
     task = asyncio.create_task(runner.run(auto_end=False))
-    await asyncio.sleep(0.01)
+    await runner.wait_started()
     await runner.end()
-    await asyncio.sleep(0.01)
+    await until(lambda: "BusEndWorkerMessage" in worker.got)  # the worker is stuck ending
     await runner.cancel(reason="now")
     await asyncio.wait_for(task, 5)  # far less than the 30 s graceful window
     assert [m.reason for m in capture.of_type(BusCancelWorkerMessage)] == ["now"]
@@ -113,7 +113,7 @@ async def test_run_reraises_a_cancellation_from_outside() -> None:
     runner = WorkerRunner(handle_sigint=False, shutdown_timeout=2)
     await runner.add_workers(BaseWorker("w"))
     task = asyncio.create_task(runner.run(auto_end=False))
-    await asyncio.sleep(0.01)
+    await runner.wait_started()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -126,7 +126,7 @@ async def test_a_worker_asking_to_end_ends_the_session() -> None:
     worker = BaseWorker("w")
     await runner.add_workers(worker)
     task = asyncio.create_task(runner.run(auto_end=False))
-    await asyncio.sleep(0.01)
+    await runner.wait_started()
     await worker.end(reason="all done")
     await asyncio.wait_for(task, 5)
     assert runner.registry.state.workers["w"].stop_reason == "all done"
@@ -176,7 +176,7 @@ async def test_sigint_cancels_the_runner() -> None:
     runner = WorkerRunner(handle_sigint=True)
     await runner.add_workers(BaseWorker("w"))
     task = asyncio.create_task(runner.run(auto_end=False))
-    await asyncio.sleep(0.01)
+    await runner.wait_started()
     os.kill(os.getpid(), signal.SIGINT)
     await asyncio.wait_for(task, 5)
     assert runner.registry.state.workers["w"].status == "cancelled"
@@ -187,7 +187,7 @@ async def test_end_message_on_the_bus_ends_the_runner() -> None:
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(BaseWorker("w"))
     task = asyncio.create_task(runner.run(auto_end=False))
-    await asyncio.sleep(0.01)
+    await runner.wait_started()
     await runner.bus.send(BusEndMessage(source="someone", reason="outside"))
     await asyncio.wait_for(task, 5)
     assert runner.registry.state.workers["w"].status == "ended"

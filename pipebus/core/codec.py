@@ -1,0 +1,396 @@
+"""The one codec: messages and envelopes to versioned JSON and back.
+
+The event log stores a message as its type's wire name plus the JSON of its fields;
+Redis carries the whole envelope as one JSON object. Both use this module.
+
+Only registered types decode (see :mod:`pipebus.core.catalog`); nothing is imported
+because data named it. Field values may be JSON values, dicts and lists of them,
+``bytes``, enums and registered dataclasses (frames). Values JSON cannot hold are
+written as small tagged objects: ``{"$pb": "dc", "t": "TextFrame", "f": {...}}``,
+``{"$pb": "enum", "t": "FrameDirection", "v": 1}``, ``{"$pb": "b", "v": "<base64>"}``.
+Enum fields declared on a message (``status: JobStatus``) come back as the enum.
+Anything else raises :class:`~pipebus.errors.EncodeError` or
+:class:`~pipebus.errors.DecodeError`, naming the problem.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import re
+import sys
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+from pipebus.core.catalog import CATALOG
+from pipebus.core.envelope import ENVELOPE_VERSION, Envelope
+from pipebus.core.routing import job_id_of
+from pipebus.errors import DecodeError, EncodeError
+from pipebus.messages import BusMessage
+
+TAG = "$pb"
+
+MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
+"""Envelopes larger than this are refused by :func:`decode_envelope` (4 MiB)."""
+
+
+# --- values -------------------------------------------------------------------------
+
+
+def _encode_value(value: Any) -> Any:
+    """``json.dumps(default=...)``: the tagged form of a value JSON cannot hold."""
+    if isinstance(value, Enum):
+        entry = CATALOG.by_class(type(value))
+        if entry is None:
+            raise EncodeError(f"enum {type(value).__qualname__} is not registered with the codec")
+        return {TAG: "enum", "t": entry.wire_name, "v": value.value}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {TAG: "b", "v": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, WorkerRef):
+        return {TAG: "worker", "name": value.name, "class": value.class_name}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        entry = CATALOG.by_class(type(value))
+        if entry is None:
+            raise EncodeError(
+                f"dataclass {type(value).__qualname__} is not registered with the codec: "
+                "subclass Frame or call pipebus.register_type() on it"
+            )
+        return {TAG: "dc", "t": entry.wire_name, "f": _field_values(value)}
+    if _is_worker(value):
+        return {TAG: "worker", "name": value.name, "class": type(value).__qualname__}
+    raise EncodeError(f"cannot encode a value of type {type(value).__qualname__}")
+
+
+def _dumps(value: Any, what: str) -> str:
+    """The JSON text of ``value``, or an EncodeError that starts with ``what``."""
+    try:
+        text = json.dumps(value, default=_encode_value, separators=(",", ":"), ensure_ascii=False)
+        if TAG in text:
+            _refuse_tag_keys(value)
+    except (EncodeError, TypeError, ValueError, RecursionError) as exc:
+        raise EncodeError(f"{what}: {exc}") from None
+    return text
+
+
+def _refuse_tag_keys(value: Any) -> None:
+    """A dict keyed by the tag would read back as a tagged value, so it cannot be written."""
+    if isinstance(value, dict):
+        if TAG in value:
+            raise EncodeError(f"the dict key {TAG!r} is reserved by the codec")
+        for item in value.values():
+            _refuse_tag_keys(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _refuse_tag_keys(item)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        _refuse_tag_keys(_field_values(value))
+
+
+def _is_worker(value: Any) -> bool:
+    module = sys.modules.get("pipebus.workers.base")
+    return module is not None and isinstance(value, module.BaseWorker)
+
+
+def _field_values(value: Any) -> dict[str, Any]:
+    names = _field_names(type(value))
+    values = getattr(value, "__dict__", None)
+    if values is not None and len(values) == len(names):
+        return dict(values)
+    return {name: getattr(value, name) for name in names}
+
+
+_names_cache: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _names_cache.get(cls)
+    if names is None:
+        names = _names_cache[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _decode_tagged(obj: dict[str, Any]) -> Any:
+    """``json.loads(object_hook=...)``: turn tagged objects back into values."""
+    tag = obj.get(TAG)
+    if tag is None:
+        return obj
+    if tag == "b":
+        try:
+            return base64.b64decode(obj["v"], validate=True)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise DecodeError(f"bad bytes value: {exc}") from None
+    if tag == "enum":
+        cls = _registered(obj.get("t"), "enum")
+        try:
+            return cls(obj.get("v"))
+        except (ValueError, TypeError):
+            raise DecodeError(f"{obj.get('v')!r} is not a value of enum {obj.get('t')}") from None
+    if tag == "dc":
+        return _build(_registered(obj.get("t"), "value"), obj.get("f"), str(obj.get("t")))
+    if tag == "worker":
+        return WorkerRef(name=str(obj.get("name")), class_name=str(obj.get("class")))
+    raise DecodeError(f"unknown tagged value {tag!r}")
+
+
+def _registered(name: object, kind: str) -> type:
+    entry = CATALOG.by_name(name) if isinstance(name, str) else None
+    if entry is None or entry.kind != kind:
+        raise DecodeError(f"unknown {kind} type {name!r}: it is not registered with the codec")
+    return entry.cls
+
+
+# --- messages -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerRef:
+    """What a decoded ``BusAddWorkerMessage`` holds instead of the worker object."""
+
+    name: str
+    class_name: str
+
+
+def message_fields(message: BusMessage) -> dict[str, Any]:
+    """The message's fields as a dict (its ``__dict__`` when that holds just the fields)."""
+    return _field_values(message)
+
+
+def encode_message(message: BusMessage) -> str:
+    """The JSON text of a message's fields.
+
+    Raises:
+        EncodeError: If the message's type is not registered or a field cannot be written.
+    """
+    if CATALOG.by_class(type(message)) is None:
+        raise EncodeError(f"message type {type(message).__qualname__} is not registered")
+    return _dumps(_field_values(message), type(message).__name__)
+
+
+def wire_name(message_type: type) -> str:
+    """The stable wire name of a registered message type."""
+    entry = CATALOG.by_class(message_type)
+    if entry is None:
+        raise EncodeError(f"message type {message_type.__qualname__} is not registered")
+    return entry.wire_name
+
+
+def decode_message(type_name: str, fields_json: str | bytes | dict[str, Any]) -> BusMessage:
+    """Rebuild a message from its wire type name and the JSON of its fields.
+
+    ``fields_json`` is the text :func:`encode_message` wrote, or that text already
+    parsed into a dict (as a JSON column hands it back); tagged values decode either way.
+
+    Raises:
+        DecodeError: For an unknown type, malformed JSON, or missing or unexpected fields.
+    """
+    cls = _registered(type_name, "message")
+    if isinstance(fields_json, dict):
+        try:
+            values = _untag(fields_json)
+        except RecursionError:
+            raise DecodeError(f"{type_name} fields are nested too deeply") from None
+    else:
+        values = _loads(fields_json, f"{type_name} fields")
+    message = _build(cls, values, type_name)
+    assert isinstance(message, BusMessage)
+    return message
+
+
+def _untag(value: Any) -> Any:
+    """What ``json.loads(object_hook=...)`` makes of JSON that was parsed without it."""
+    if isinstance(value, dict):
+        return _decode_tagged({key: _untag(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return [_untag(item) for item in value]
+    return value
+
+
+def _loads(text: str | bytes, what: str) -> Any:
+    try:
+        return json.loads(text, object_hook=_decode_tagged)
+    except DecodeError:
+        raise
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise DecodeError(f"{what} are not valid JSON: {exc}") from None
+
+
+_builders: dict[type, Callable[[dict[str, Any], str], Any]] = {}
+
+
+def _build(cls: type, values: object, type_name: str) -> Any:
+    if not isinstance(values, dict):
+        raise DecodeError(f"{type_name}: fields must be a JSON object, got {type(values).__name__}")
+    builder = _builders.get(cls)
+    if builder is None:
+        builder = _builders[cls] = _make_builder(cls)
+    return builder(values, type_name)
+
+
+def _make_builder(cls: type) -> Callable[[dict[str, Any], str], Any]:
+    """A function that builds ``cls`` from a dict of field values, checking the names."""
+    fields = dataclasses.fields(cls)
+    init = {f.name for f in fields if f.init}
+    later = {f.name for f in fields if not f.init}
+    required = {
+        f.name
+        for f in fields
+        if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    enums = _enum_fields(cls, fields)
+
+    def build(values: dict[str, Any], type_name: str) -> Any:
+        unknown = values.keys() - init - later
+        if unknown:
+            names = ", ".join(sorted(map(str, unknown)))
+            raise DecodeError(f"{type_name}: unexpected field(s) {names}")
+        missing = required - values.keys()
+        if missing:
+            raise DecodeError(f"{type_name}: missing field(s) {', '.join(sorted(missing))}")
+        kwargs = {k: v for k, v in values.items() if k in init}
+        for name, enum_cls in enums.items():
+            raw = kwargs.get(name)
+            if raw is not None and not isinstance(raw, enum_cls):
+                try:
+                    kwargs[name] = enum_cls(raw)
+                except ValueError:
+                    raise DecodeError(
+                        f"{type_name}: field {name} = {raw!r} is not a {enum_cls.__name__}"
+                    ) from None
+        try:
+            instance = cls(**kwargs)
+        except Exception as exc:  # the class's own checks (__post_init__) may raise anything
+            raise DecodeError(f"{type_name}: {type(exc).__name__}: {exc}") from None
+        for name in later & values.keys():
+            object.__setattr__(instance, name, values[name])
+        return instance
+
+    return build
+
+
+def _enum_fields(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> dict[str, type[Enum]]:
+    """Fields declared as an enum (``status: JobStatus``), resolved without importing."""
+    namespace = vars(sys.modules.get(cls.__module__, sys))
+    found: dict[str, type[Enum]] = {}
+    for field in fields:
+        annotation = field.type
+        if isinstance(annotation, str):
+            annotation = namespace.get(annotation.split("|")[0].strip())
+        if isinstance(annotation, type) and issubclass(annotation, Enum):
+            found[field.name] = annotation
+    return found
+
+
+# --- envelopes ------------------------------------------------------------------------
+
+
+def encode_envelope(envelope: Envelope) -> bytes:
+    """The whole envelope as UTF-8 JSON, what travels between runners.
+
+    Raises:
+        EncodeError: If the message cannot be written.
+    """
+    message = envelope.message
+    document = {
+        "v": ENVELOPE_VERSION,
+        "type": wire_name(type(message)),
+        "id": envelope.message_id,
+        "session": envelope.session_id,
+        "seq": envelope.seq,
+        "time": envelope.time_ns,
+        "runner": envelope.runner,
+        "trace": f"{envelope.trace_id:032x}",
+        "span": f"{envelope.span_id:016x}",
+        "parent": f"{envelope.parent_span_id:016x}",
+        "cause": envelope.causation_id,
+        "msg": _field_values(message),
+    }
+    text = _dumps(document, type(message).__name__)
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate in a string
+        raise EncodeError(f"{type(message).__name__}: {exc}") from None
+
+
+_ENVELOPE_KEYS = ("v", "type", "id", "session", "seq", "time", "runner", "trace", "span", "msg")
+_HEX_ID = re.compile(r"[0-9a-fA-F]{1,32}")
+
+
+def decode_envelope(data: bytes | str) -> Envelope:
+    """Rebuild an envelope received from another runner.
+
+    Raises:
+        DecodeError: For input that is too large, not JSON, from a newer envelope
+            version, of an unknown type, or with missing, unexpected or malformed fields.
+    """
+    size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
+    if size > MAX_ENVELOPE_BYTES:
+        raise DecodeError(f"envelope of {size} bytes is over the {MAX_ENVELOPE_BYTES}-byte limit")
+    document = _loads(data, "envelope")
+    if not isinstance(document, dict):
+        raise DecodeError(f"an envelope must be a JSON object, got {type(document).__name__}")
+    missing = [key for key in _ENVELOPE_KEYS if key not in document]
+    if missing:
+        raise DecodeError(f"envelope is missing {', '.join(missing)}")
+    version = document["v"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise DecodeError(f"envelope version {version!r} is not a version number")
+    if version > ENVELOPE_VERSION:
+        raise DecodeError(
+            f"envelope version {version!r} is newer than this pipebus reads ({ENVELOPE_VERSION})"
+        )
+    type_name = document["type"]
+    message = _build(_registered(type_name, "message"), document["msg"], str(type_name))
+    return Envelope(
+        message,
+        _header(document, "id", str),
+        _header(document, "session", str),
+        _header(document, "seq", int),
+        _header(document, "time", int),
+        _header(document, "runner", str),
+        _hex_id(document, "trace"),
+        _hex_id(document, "span"),
+        _hex_id(document, "parent") if document.get("parent") is not None else 0,
+        _header(document, "cause", str) if document.get("cause") is not None else None,
+        False,
+        job_id_of(message),
+    )
+
+
+def _header(document: dict[str, Any], key: str, kind: type[Any]) -> Any:
+    """The header field ``key``, which must be a ``kind`` (an int is never a bool here)."""
+    value = document[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        what = "a string" if kind is str else "an integer"
+        raise DecodeError(f"envelope header {key} must be {what}, got {type(value).__name__}")
+    return value
+
+
+def _hex_id(document: dict[str, Any], key: str) -> int:
+    """A trace or span id: a string of at most 32 hex digits."""
+    value = _header(document, key, str)
+    if _HEX_ID.fullmatch(value) is None:
+        raise DecodeError(f"envelope header {key} is not a hex id: {value[:40]!r}")
+    return int(value, 16)
+
+
+# --- free values ----------------------------------------------------------------------
+
+
+def encode_value(value: Any) -> str:
+    """JSON text of any value the codec supports (snapshots use it).
+
+    Raises:
+        EncodeError: If the value holds something the codec cannot write.
+    """
+    return _dumps(value, "value")
+
+
+def decode_value(text: str | bytes) -> Any:
+    """The value :func:`encode_value` wrote.
+
+    Raises:
+        DecodeError: If the text is not JSON or holds an unknown tagged value.
+    """
+    return _loads(text, "value")

@@ -1,0 +1,1 @@
+"""The event log: every message recorded; sessions stored, read back and replayed."""

@@ -1,0 +1,285 @@
+"""Envelopes to event rows and back: what a recorded event holds, decoded when asked."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipebus.core.codec import decode_message, encode_message, wire_name
+from pipebus.core.envelope import Envelope
+from pipebus.core.routing import Delivery, Lane, delivery_of, lane_of
+from pipebus.messages import BusMessage
+
+EVENT_COLUMNS = (
+    "session_id",
+    "seq",
+    "message_id",
+    "time_ns",
+    "type",
+    "source",
+    "target",
+    "priority",
+    "local",
+    "job_id",
+    "runner",
+    "remote",
+    "payload",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "causation_id",
+)
+"""The events table's columns, in the order :func:`event_row` fills them."""
+
+UNENCODABLE = "$unencodable"
+"""Key of the payload recorded for a message whose fields the codec could not write."""
+
+HEARTBEAT_STALE_NS = 30_000_000_000
+"""A running session whose recorder has been silent this long (30 s) is incomplete."""
+
+_class_facts: dict[type, tuple[str, str, bool]] = {}
+
+
+def _facts(message_type: type) -> tuple[str, str, bool]:
+    """(wire name, priority class, local-only) of a message type, cached."""
+    facts = _class_facts.get(message_type)
+    if facts is None:
+        priority = "system" if lane_of(message_type) is Lane.SYSTEM else "data"
+        facts = (
+            wire_name(message_type),
+            priority,
+            delivery_of(message_type) is not Delivery.PUBLISH,
+        )
+        _class_facts[message_type] = facts
+    return facts
+
+
+def event_row(
+    envelope: Envelope, session_id: str, seq: int, payload: str | None = None
+) -> tuple[Any, ...]:
+    """The events-table row of one envelope, at position ``seq`` of ``session_id``.
+
+    ``payload`` replaces the encoded fields (for a message the codec cannot write).
+
+    Raises:
+        EncodeError: If the message cannot be written by the codec.
+    """
+    message = envelope.message
+    type_name, priority, local = _facts(type(message))
+    parent = envelope.parent_span_id
+    return (
+        session_id,
+        seq,
+        envelope.message_id,
+        envelope.time_ns,
+        type_name,
+        message.source,
+        message.target,
+        priority,
+        local,
+        envelope.job_id,
+        envelope.runner,
+        envelope.remote,
+        encode_message(message) if payload is None else payload,
+        f"{envelope.trace_id:032x}",
+        f"{envelope.span_id:016x}",
+        f"{parent:016x}" if parent else None,
+        envelope.causation_id,
+    )
+
+
+@dataclass(slots=True)
+class StoredEvent:
+    """One recorded event, as read back from the log.
+
+    The message is decoded from ``payload`` the first time :attr:`message` is read.
+
+    Attributes:
+        seq: The event's position in its session (the replay's step).
+        message_id: The message's id.
+        time_ns: Unix time of the send, in nanoseconds.
+        type: The message type's wire name.
+        source: Who sent it.
+        target: Its target, or None for a broadcast.
+        priority: ``"data"`` or ``"system"``.
+        local: Whether it was local-only (or record-only).
+        job_id: The job it belongs to, if any.
+        runner: The runner that sent it.
+        remote: Whether the recording runner received it from another runner.
+        payload: The JSON of the message's fields.
+        trace_id: 32 hex digits.
+        span_id: 16 hex digits.
+        parent_span_id: 16 hex digits, or None for a root.
+        causation_id: Id of the message whose handler sent this one, if any.
+        session_id: The session it belongs to.
+    """
+
+    seq: int
+    message_id: str
+    time_ns: int
+    type: str
+    source: str
+    target: str | None
+    priority: str
+    local: bool
+    job_id: str | None
+    runner: str
+    remote: bool
+    payload: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    causation_id: str | None
+    session_id: str = ""
+    _message: BusMessage | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def message(self) -> BusMessage:
+        """The decoded message.
+
+        Raises:
+            DecodeError: If the payload does not decode (an unregistered type, say).
+        """
+        if self._message is None:
+            self._message = decode_message(self.type, self.payload)
+        return self._message
+
+    @property
+    def is_error(self) -> bool:
+        """Whether this event reports a handler error or a worker error."""
+        return self.type in (
+            "BusHandlerErrorMessage",
+            "BusWorkerErrorMessage",
+            "BusWorkerLocalErrorMessage",
+        )
+
+    def envelope(self) -> Envelope:
+        """The envelope as the recording bus stamped it (the sequence is the log's)."""
+        return Envelope(
+            self.message,
+            self.message_id,
+            self.session_id,
+            self.seq,
+            self.time_ns,
+            self.runner,
+            int(self.trace_id, 16),
+            int(self.span_id, 16),
+            int(self.parent_span_id, 16) if self.parent_span_id else 0,
+            self.causation_id,
+            self.remote,
+            self.job_id,
+        )
+
+    @classmethod
+    def from_row(cls, row: Any) -> StoredEvent:
+        """Build from a database row holding :data:`EVENT_COLUMNS`."""
+        mapping = row._mapping
+        return cls(
+            seq=mapping["seq"],
+            message_id=mapping["message_id"],
+            time_ns=mapping["time_ns"],
+            type=mapping["type"],
+            source=mapping["source"],
+            target=mapping["target"],
+            priority=mapping["priority"],
+            local=bool(mapping["local"]),
+            job_id=mapping["job_id"],
+            runner=mapping["runner"],
+            remote=bool(mapping["remote"]),
+            payload=mapping["payload"],
+            trace_id=mapping["trace_id"],
+            span_id=mapping["span_id"],
+            parent_span_id=mapping["parent_span_id"],
+            causation_id=mapping["causation_id"],
+            session_id=mapping["session_id"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One recorded session, as the ``sessions`` table holds it.
+
+    Attributes:
+        id: The session id (32 hex digits).
+        name: A name given by the application, if any.
+        runner: The runner that recorded it.
+        pid: The recording process.
+        host: The recording machine.
+        version: The pipebus version that recorded it.
+        started_ns: When ``run()`` started.
+        ended_ns: When it ended, if it did.
+        heartbeat_ns: When the recorder last wrote.
+        status: ``"running"``, ``"ended"``, ``"cancelled"`` or ``"failed"``.
+        events: How many events it holds.
+        errors: How many handler and worker errors it recorded.
+        lost_events: Events that could not be written (the log failed meanwhile).
+        first_lost_seq: The position of the first event that could not be written.
+        snapshot_every: Events between two snapshots.
+        durability: ``"batch"``, ``"full"`` or ``"sync"``.
+    """
+
+    id: str
+    name: str | None
+    runner: str
+    pid: int
+    host: str
+    version: str
+    started_ns: int
+    ended_ns: int | None
+    heartbeat_ns: int
+    status: str
+    events: int
+    errors: int
+    lost_events: int
+    first_lost_seq: int | None
+    snapshot_every: int
+    durability: str
+
+    @classmethod
+    def from_row(cls, row: Any) -> SessionInfo:
+        """Build from a ``sessions`` row."""
+        m = row._mapping
+        return cls(
+            id=m["id"],
+            name=m["name"],
+            runner=m["runner"],
+            pid=m["pid"],
+            host=m["host"],
+            version=m["version"],
+            started_ns=m["started_ns"],
+            ended_ns=m["ended_ns"],
+            heartbeat_ns=m["heartbeat_ns"],
+            status=m["status"],
+            events=m["last_seq"],
+            errors=m["errors"],
+            lost_events=m["lost_events"],
+            first_lost_seq=m["first_lost_seq"],
+            snapshot_every=m["snapshot_every"],
+            durability=m["durability"],
+        )
+
+    def shown_status(self, now_ns: int) -> str:
+        """The status to show: a ``running`` session whose process is gone is ``incomplete``."""
+        if self.status != "running":
+            return self.status
+        if self.host == socket.gethostname() and not _alive(self.pid):
+            return "incomplete"
+        if now_ns - self.heartbeat_ns > HEARTBEAT_STALE_NS:
+            return "incomplete"
+        return "running"
+
+    def duration_ns(self, now_ns: int) -> int:
+        """How long it ran (until now, if it still runs)."""
+        return (self.ended_ns or now_ns) - self.started_ns
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

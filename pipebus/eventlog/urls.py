@@ -1,0 +1,63 @@
+"""Where an event log lives: paths and URLs, and the default location."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_PATH = "pipebus.db"
+"""The log used when nothing else is said: ``./pipebus.db``."""
+
+ENVIRONMENT_VARIABLE = "PIPEBUS_EVENT_LOG"
+"""Names the default log (a path or a URL) when set."""
+
+
+def default_location() -> str:
+    """``$PIPEBUS_EVENT_LOG`` if set, else ``./pipebus.db``."""
+    return os.environ.get(ENVIRONMENT_VARIABLE) or DEFAULT_PATH
+
+
+def to_url(location: str | Path) -> str:
+    """A SQLAlchemy async URL for a path or URL.
+
+    A path becomes ``sqlite+aiosqlite:///<path>``; ``sqlite://`` and ``postgresql://``
+    URLs get their async driver (aiosqlite, asyncpg) when they name none.
+    """
+    text = str(location)
+    if "://" not in text:
+        return f"sqlite+aiosqlite:///{text}"
+    scheme, rest = text.split("://", 1)
+    if scheme in ("sqlite", "sqlite3"):
+        return f"sqlite+aiosqlite://{rest}"
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+asyncpg://{rest}"
+    return text
+
+
+def describe(url: str) -> str:
+    """A URL fit for messages: the password hidden."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    return url
+
+
+def split_schema(url: str) -> tuple[str, str | None]:
+    """Take pipebus's ``schema=`` query parameter off a PostgreSQL URL.
+
+    ``postgresql://host/db?schema=logs`` keeps the log's tables in schema ``logs``
+    (created if missing), so several logs can share one database.
+    """
+    if "?" not in url or not url.startswith("postgresql"):
+        return url, None
+    base, query = url.split("?", 1)
+    kept, schema = [], None
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if key == "schema" and value:
+            schema = value
+        elif part:
+            kept.append(part)
+    return (f"{base}?{'&'.join(kept)}" if kept else base), schema
