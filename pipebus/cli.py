@@ -1,4 +1,4 @@
-"""The ``pipebus`` command: run the demo (and, as features land, inspect sessions)."""
+"""The ``pipebus`` command: run the demo, and read event logs (sessions, events, state)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,22 @@ import os
 import sys
 from collections.abc import Sequence
 
+from pipebus.cli_commands import CommandError
+from pipebus.cli_commands.output import one_line, say
+from pipebus.cli_commands.parsers import add_commands, add_db_option
+from pipebus.errors import PipebusError
 
-def say(line: str) -> None:
-    """Print a line; once the reader has gone (a closed pipe), print nothing more."""
-    try:
-        print(line, flush=True)
-    except BrokenPipeError:
-        # Python's documented remedy: point stdout at devnull so exit does not fail too.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+__all__ = ["build_parser", "main", "say"]
+
+logger = logging.getLogger("pipebus.cli")
 
 
 def _demo(args: argparse.Namespace) -> int:
     from pipebus.demo import run_demo
+    from pipebus.eventlog.urls import ENVIRONMENT_VARIABLE
 
+    if args.db:
+        os.environ[ENVIRONMENT_VARIABLE] = args.db
     asyncio.run(run_demo(say))
     return 0
 
@@ -32,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pipebus",
         description="pipebus: an event-sourced, observable worker bus for asyncio.",
+        epilog="Every command reads or writes one event log: --db PATH|URL, else "
+        "$PIPEBUS_EVENT_LOG, else ./pipebus.db. SESSION is a session id, a unique prefix "
+        "of one, or 'last'. `pipebus COMMAND --help` tells more.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -40,20 +45,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a multi-worker demo session and print what happens",
         description="Run a coordinator, a job group of three workers (one streams, one "
         "reports progress), a handoff by activation and a graceful end; print each "
-        "message as it crosses the bus, then the final registry and jobs.",
+        "message as it crosses the bus, then the final registry and jobs. The session "
+        "is recorded in the event log.",
+    )
+    add_db_option(
+        demo,
+        what="record into this event log (default: $PIPEBUS_EVENT_LOG, else ./pipebus.db)",
     )
     demo.set_defaults(run=_demo)
+    add_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``pipebus`` command; returns its exit status."""
+    """Run the ``pipebus`` command; returns its exit status.
+
+    Bad input (an unknown session, a step out of range, a file that is not an event
+    log, ...) is one line on stderr and status 1, never a traceback (``-v`` logs it).
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    status: int = args.run(args)
+    try:
+        status: int = args.run(args)
+    except (CommandError, PipebusError) as exc:
+        logger.debug("%s failed", args.command, exc_info=True)
+        print(f"pipebus: error: {one_line(str(exc)) or type(exc).__name__}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return status
 
 

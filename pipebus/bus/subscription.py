@@ -120,12 +120,16 @@ class BusSubscription:
         not cancelled: it finishes the handler and exits.
         """
         current = asyncio.current_task()
+        stopping = []
         for lane in (self._system, self._data):
             task, lane.task = lane.task, None
-            if task is None or task is current or task.done():
-                continue
-            task.cancel()
-            await asyncio.wait([task])  # unlike `await task`, never raises the lane's cancel
+            if task is not None and task is not current and not task.done():
+                task.cancel()
+                stopping.append(task)
+        # Every lane is cancelled before waiting: if our own task is cancelled while it
+        # waits, no lane is left pending with nothing referencing it.
+        if stopping:
+            await asyncio.wait(stopping)  # unlike `await task`, never raises the lane's cancel
         left = self.queued
         self._system.items.clear()
         self._data.items.clear()

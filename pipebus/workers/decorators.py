@@ -45,13 +45,19 @@ def worker_ready(*, name: str) -> Callable[[F], F]:
 def collect_job_handlers(obj: object) -> dict[str, tuple[Callable[..., Any], bool]]:
     """The ``@job`` methods of ``obj``: job name -> (bound method, sequential).
 
+    ``sequential`` is read from the method that carries the marker.
+
     Raises:
         ValueError: If two methods handle the same job name.
     """
-    return {
-        name: (method, bool(getattr(method, _JOB_SEQUENTIAL, False)))
-        for name, method in _collect(obj, _JOB_NAME, "@job").items()
-    }
+    handlers = {}
+    for name, method in _collect(obj, _JOB_NAME, "@job").items():
+        sequential = any(
+            getattr(vars(cls).get(method.__name__), _JOB_SEQUENTIAL, False)
+            for cls in type(obj).__mro__
+        )
+        handlers[name] = (method, sequential)
+    return handlers
 
 
 def collect_worker_ready_handlers(obj: object) -> dict[str, Callable[..., Any]]:
@@ -64,22 +70,26 @@ def collect_worker_ready_handlers(obj: object) -> dict[str, Callable[..., Any]]:
 
 
 def _collect(obj: object, marker: str, label: str) -> dict[str, Callable[..., Any]]:
-    seen: set[str] = set()
-    found: dict[str, Callable[..., Any]] = {}
-    owners: dict[str, str] = {}
-    for cls in type(obj).__mro__:
+    """Marked methods of ``obj``'s class, bound, by their key.
+
+    An override keeps the marker of the method it overrides, so a subclass can
+    change a ``@job`` handler without repeating the decorator; a marker on the
+    override wins.
+    """
+    keys: dict[str, Any] = {}
+    for cls in reversed(type(obj).__mro__):
         for attr, value in vars(cls).items():
-            if attr in seen:
-                continue
-            seen.add(attr)
             key = getattr(value, marker, None) if callable(value) else None
-            if key is None:
-                continue
-            if key in found:
-                raise ValueError(
-                    f"{type(obj).__name__}: two {label} handlers for {key!r}: "
-                    f"{attr!r} and {owners[key]!r}"
-                )
-            found[key] = getattr(obj, attr)
-            owners[key] = attr
+            if key is not None:
+                keys[attr] = key
+    found: dict[str, Callable[..., Any]] = {}
+    owners: dict[Any, str] = {}
+    for attr, key in keys.items():
+        if key in found:
+            raise ValueError(
+                f"{type(obj).__name__}: two {label} handlers for {key!r}: "
+                f"{attr!r} and {owners[key]!r}"
+            )
+        found[key] = getattr(obj, attr)
+        owners[key] = attr
     return found

@@ -1,0 +1,102 @@
+"""Opening the event log a command names (``--db``), and finding its sessions and jobs."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from pipebus.cli_commands import CommandError
+from pipebus.errors import EventLogError
+from pipebus.eventlog.engine import reason
+from pipebus.eventlog.schema import events
+from pipebus.eventlog.store import EventLog
+from pipebus.eventlog.urls import ENVIRONMENT_VARIABLE, default_location, to_url
+
+
+def location_of(args: argparse.Namespace) -> str:
+    """The log a command reads: ``--db``, else ``$PIPEBUS_EVENT_LOG``, else ``./pipebus.db``."""
+    given: str | None = args.db
+    return given or default_location()
+
+
+def missing_file(location: str) -> Path | None:
+    """The SQLite file ``location`` names, if it does not exist (None for other logs)."""
+    url = to_url(location)
+    if not url.startswith("sqlite"):
+        return None
+    try:
+        database = make_url(url).database
+    except ArgumentError:
+        return None  # opening the log reports what is wrong with the URL
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database)
+    return None if path.exists() else path
+
+
+def require_existing(location: str) -> None:
+    """Refuse to read a SQLite log that does not exist (opening would create it).
+
+    Raises:
+        CommandError: If the file is missing.
+    """
+    path = missing_file(location)
+    if path is not None:
+        raise CommandError(
+            f"no event log at {path} (give --db PATH|URL, or set {ENVIRONMENT_VARIABLE})"
+        )
+
+
+@asynccontextmanager
+async def opened_log(args: argparse.Namespace) -> AsyncIterator[EventLog]:
+    """The command's log, opened (and upgraded if older), closed on exit.
+
+    Raises:
+        CommandError: If the log is a SQLite file that does not exist.
+        EventLogError: If it cannot be opened or is not a pipebus log.
+    """
+    location = location_of(args)
+    require_existing(location)
+    log = await EventLog.open(location)
+    try:
+        yield log
+    finally:
+        await log.close()
+
+
+async def resolve_job(log: EventLog, session_id: str, prefix: str) -> str:
+    """The id of the session's one job whose id starts with ``prefix``.
+
+    Raises:
+        CommandError: If no job, or more than one, matches.
+        EventLogError: If the log cannot be read.
+    """
+    query = (
+        select(events.c.job_id)
+        .where(
+            events.c.session_id == session_id,
+            events.c.job_id.is_not(None),
+            events.c.job_id.startswith(prefix, autoescape=True),
+        )
+        .distinct()
+        .limit(2)
+    )
+    try:
+        async with log.engine.connect() as connection:
+            found = [str(job_id) for job_id in (await connection.execute(query)).scalars()]
+    except SQLAlchemyError as exc:
+        raise EventLogError(f"cannot find jobs in {log.url}: {reason(exc)}") from exc
+    exact = [job_id for job_id in found if job_id == prefix]
+    if exact:
+        return exact[0]
+    if not found:
+        raise CommandError(f"no job of session {session_id[:8]} has an id starting with {prefix!r}")
+    if len(found) > 1:
+        raise CommandError(f"{prefix!r} matches several jobs of the session; give more of the id")
+    return found[0]

@@ -1,0 +1,197 @@
+"""The argument parsers of the event-log commands: sessions, show, state and db.
+
+Each command's code is imported when it runs (:func:`lazy`), so building the parser,
+and ``pipebus --help``, stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+Command = Callable[[argparse.Namespace], int]
+
+LOG_HELP = (
+    "the event log: a SQLite file, or a sqlite:// or postgresql:// URL "
+    "(default: $PIPEBUS_EVENT_LOG, else ./pipebus.db)"
+)
+SESSION_HELP = "a session id, a unique prefix of one, or 'last' (default: last)"
+JSON_CONTRACT = "the keys are listed in the README, section 'Command line'"
+
+
+def lazy(module: str, function: str = "run") -> Command:
+    """``function`` of ``pipebus.cli_commands.<module>``, imported when first called."""
+
+    def command(args: argparse.Namespace) -> int:
+        found: Command = getattr(
+            importlib.import_module(f"pipebus.cli_commands.{module}"), function
+        )
+        return found(args)
+
+    return command
+
+
+def positive(text: str) -> int:
+    """An argparse type: an integer of 1 or more."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def step(text: str) -> int:
+    """An argparse type: a step, 0 (before any event) or more."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _command(
+    commands: Commands, name: str, summary: str, description: str, examples: str
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog="examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def add_db_option(parser: argparse.ArgumentParser, *, what: str = LOG_HELP) -> None:
+    """``--db PATH|URL``."""
+    parser.add_argument("--db", metavar="PATH|URL", help=what)
+
+
+def _add_json_option(parser: argparse.ArgumentParser, each: str) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help=f"print one JSON object per {each} ({JSON_CONTRACT})"
+    )
+
+
+def add_commands(commands: Commands) -> None:
+    """Add ``sessions``, ``show``, ``state`` and ``db`` to the ``pipebus`` command."""
+    _add_sessions(commands)
+    _add_show(commands)
+    _add_state(commands)
+    _add_db(commands)
+
+
+def _add_sessions(commands: Commands) -> None:
+    parser = _command(
+        commands,
+        "sessions",
+        "list the recorded sessions of an event log",
+        "List the sessions of an event log, newest first: id (first 8 characters), name, "
+        "local start time, duration, status (running, ended, cancelled, failed, or "
+        "incomplete when the recording process died), events, errors and lost events.",
+        "  pipebus sessions\n  pipebus sessions --db runs.db --json",
+    )
+    add_db_option(parser)
+    _add_json_option(parser, "session")
+    parser.set_defaults(run=lazy("sessions"))
+
+
+def _add_show(commands: Commands) -> None:
+    parser = _command(
+        commands,
+        "show",
+        "print a session's events, one per line",
+        "Print a session's events, one per line: step, milliseconds since the session "
+        "started, type, source → target and the message's fields. An event whose payload "
+        "does not decode is printed as recorded, marked [undecodable]. Filters combine.",
+        "  pipebus show\n"
+        "  pipebus show 3fa2 --type BusJobRequestMessage --type BusJobResponseMessage\n"
+        "  pipebus show last --worker writer --from 100 --to 200\n"
+        "  pipebus show --job a169 --json | jq .message",
+    )
+    parser.add_argument("session", nargs="?", default="last", metavar="SESSION", help=SESSION_HELP)
+    parser.add_argument(
+        "--type",
+        action="append",
+        metavar="TYPE",
+        help="only messages of this type (its wire name, the class name for pipebus's "
+        "messages); repeat it or separate names with commas for several",
+    )
+    parser.add_argument("--worker", metavar="NAME", help="only messages sent by or to this worker")
+    parser.add_argument(
+        "--job", metavar="ID", help="only messages of this job (its id or a unique prefix of it)"
+    )
+    parser.add_argument(
+        "--from", dest="start", type=positive, default=1, metavar="N", help="start at step N"
+    )
+    parser.add_argument("--to", type=positive, metavar="N", help="end at step N (included)")
+    parser.add_argument("--limit", type=positive, metavar="N", help="print at most N events")
+    add_db_option(parser)
+    _add_json_option(parser, "event")
+    parser.set_defaults(run=lazy("show"))
+
+
+def _add_state(commands: Commands) -> None:
+    parser = _command(
+        commands,
+        "state",
+        "print the worker registry and the jobs after a step",
+        "Print what the registry and job projections held after step N of a session: "
+        "each worker (runner, parent, status, active, the jobs it works on and waits on) "
+        "and each job (name, requester, status, and each worker's status, updates and "
+        "stream chunks). Step 0 is before the first event.",
+        "  pipebus state\n  pipebus state 3fa2 --at 40\n  pipebus state --json",
+    )
+    parser.add_argument("session", nargs="?", default="last", metavar="SESSION", help=SESSION_HELP)
+    parser.add_argument("--at", type=step, metavar="N", help="the step (default: the last one)")
+    add_db_option(parser)
+    _add_json_option(parser, "worker and per job")
+    parser.set_defaults(run=lazy("state"))
+
+
+def _add_db(commands: Commands) -> None:
+    db = _command(
+        commands,
+        "db",
+        "upgrade an event log's schema, or show its revision",
+        "Manage an event log's schema (Alembic migrations). Every command upgrades an "
+        "older log when it opens it; these do it, or check it, by hand. A log written by "
+        "a newer pipebus is never changed.",
+        "  pipebus db current --check\n  pipebus db upgrade --db postgresql://host/db",
+    )
+    actions = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    upgrade = _command(
+        actions,
+        "upgrade",
+        "create the log's schema or upgrade it to this pipebus's (head)",
+        "Create the schema of a new log, or upgrade an older one to the newest revision "
+        "this pipebus knows; print the revision, and the one it had before.",
+        "  pipebus db upgrade\n  pipebus db upgrade --db runs.db",
+    )
+    add_db_option(
+        upgrade, what=LOG_HELP.replace("the event log", "the event log (created if missing)")
+    )
+    upgrade.set_defaults(run=lazy("db", "run_upgrade"))
+    current = _command(
+        actions,
+        "current",
+        "print the log's schema revision and whether it is the head",
+        "Print the schema revision of a log and whether it is this pipebus's newest "
+        "(head), older (run `pipebus db upgrade`) or newer (upgrade pipebus). Changes nothing.",
+        "  pipebus db current\n  pipebus db current --db runs.db --check",
+    )
+    add_db_option(current)
+    current.add_argument(
+        "--check", action="store_true", help="exit with status 1 unless the schema is the head"
+    )
+    current.set_defaults(run=lazy("db", "run_current"))
