@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -84,7 +84,8 @@ async def resolve_job(log: EventLog, session_id: str, prefix: str) -> str:
             events.c.job_id.is_not(None),
             events.c.job_id.startswith(prefix, autoescape=True),
         )
-        .distinct()
+        .group_by(events.c.job_id)
+        .order_by(func.length(events.c.job_id), events.c.job_id)  # an exact match first
         .limit(2)
     )
     try:
@@ -92,9 +93,8 @@ async def resolve_job(log: EventLog, session_id: str, prefix: str) -> str:
             found = [str(job_id) for job_id in (await connection.execute(query)).scalars()]
     except SQLAlchemyError as exc:
         raise EventLogError(f"cannot find jobs in {log.url}: {reason(exc)}") from exc
-    exact = [job_id for job_id in found if job_id == prefix]
-    if exact:
-        return exact[0]
+    if found and found[0] == prefix:
+        return prefix
     if not found:
         raise CommandError(f"no job of session {session_id[:8]} has an id starting with {prefix!r}")
     if len(found) > 1:

@@ -7,8 +7,9 @@ import asyncio
 
 from pipebus.cli_commands import CommandError
 from pipebus.cli_commands.logs import opened_log
-from pipebus.cli_commands.output import duration, emit, json_line, table
+from pipebus.cli_commands.output import duration, emit, json_line, one_line, table
 from pipebus.cli_commands.records import job_record, worker_record
+from pipebus.errors import DecodeError
 from pipebus.projections import SessionState
 from pipebus.projections.jobs import JobState
 from pipebus.projections.views import WorkerActivity, activity
@@ -83,6 +84,11 @@ async def _state(args: argparse.Namespace) -> int:
             state = await replay.state_at(step)
         except IndexError as exc:
             raise CommandError(f"--at {step}: {exc} (session {replay.session_id[:8]})") from None
+        except DecodeError as exc:
+            raise CommandError(
+                f"cannot compute the state at step {step}: an event it folds does not "
+                f"decode ({one_line(str(exc))}); `pipebus show` prints it raw"
+            ) from exc
         lines = json_lines(state, step) if args.json else text_lines(state, step, replay)
     emit(lines)
     return 0
