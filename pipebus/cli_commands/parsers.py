@@ -1,4 +1,4 @@
-"""The argument parsers of the event-log commands: sessions, show, state and db.
+"""The argument parsers of the event-log commands: sessions, show, state, replay and db.
 
 Each command's code is imported when it runs (:func:`lazy`), so building the parser,
 and ``pipebus --help``, stays quick.
@@ -84,10 +84,11 @@ def _add_json_option(parser: argparse.ArgumentParser, each: str) -> None:
 
 
 def add_commands(commands: Commands) -> None:
-    """Add ``sessions``, ``show``, ``state`` and ``db`` to the ``pipebus`` command."""
+    """Add ``sessions``, ``show``, ``state``, ``replay`` and ``db`` to the ``pipebus`` command."""
     _add_sessions(commands)
     _add_show(commands)
     _add_state(commands)
+    _add_replay(commands)
     _add_db(commands)
 
 
@@ -157,6 +158,46 @@ def _add_state(commands: Commands) -> None:
     add_db_option(parser)
     _add_json_option(parser, "worker and per job")
     parser.set_defaults(run=lazy("state"))
+
+
+def _add_replay(commands: Commands) -> None:
+    parser = _command(
+        commands,
+        "replay",
+        "re-run a recorded worker's inputs through worker code; exit 1 on divergence",
+        "Feed the messages one worker received in a recorded session to a fresh instance "
+        "of worker code (maybe changed since), on an isolated bus, and compare what it "
+        "sends with what it sent then (ids and times normalised). The first divergence is "
+        "printed with its step, the expected and the actual message, and the exit status "
+        "is 1. --save-transcript writes the worker's inputs and outputs as a JSONL file "
+        "that tests can replay (pipebus_regression fixture) without the log.",
+        "  pipebus replay last --worker myapp.agents:Researcher --name researcher\n"
+        "  pipebus replay 3fa2 --name writer --save-transcript tests/writer.jsonl\n"
+        "  pipebus replay --transcript tests/writer.jsonl --worker myapp.agents:make_writer",
+    )
+    parser.add_argument("session", nargs="?", default="last", metavar="SESSION", help=SESSION_HELP)
+    parser.add_argument(
+        "--worker",
+        metavar="MODULE:CLASS",
+        help="the worker code: a BaseWorker subclass (built with --name) or a function "
+        "returning the worker (called with --name if given)",
+    )
+    parser.add_argument("--name", metavar="NAME", help="the recorded worker's name")
+    parser.add_argument(
+        "--transcript", metavar="PATH", help="replay this transcript file instead of a session"
+    )
+    parser.add_argument(
+        "--save-transcript", metavar="PATH", help="write the worker's transcript to PATH (JSONL)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long to wait for each expected message (default: 5)",
+    )
+    add_db_option(parser)
+    parser.set_defaults(run=lazy("replay"))
 
 
 def _add_db(commands: Commands) -> None:

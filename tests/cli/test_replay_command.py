@@ -1,0 +1,85 @@
+"""`pipebus replay`: re-run a recorded worker from the command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipebus.cli import main
+from pipebus.demo import run_demo
+
+
+@pytest.fixture
+async def demo_log(private_event_log: Path) -> Path:
+    await run_demo(lambda line: None)
+    return private_event_log
+
+
+@pytest.fixture
+def changed_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (tmp_path / "changed_agents.py").write_text(
+        "from pipebus.demo import FactChecker\n"
+        "class Doubtful(FactChecker):\n"
+        "    async def check(self, message):\n"
+        "        await self.send_job_response(message.job_id, {'verified': False})\n"
+        "def make_checker():\n"
+        "    return FactChecker('fact_checker')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "changed_agents"
+    sys.modules.pop("changed_agents", None)
+
+
+async def run(*argv: str) -> int:
+    import asyncio
+
+    return await asyncio.to_thread(main, list(argv))
+
+
+async def test_an_unchanged_worker_class_matches(
+    demo_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = await run("replay", "--worker", "pipebus.demo:Researcher", "--name", "researcher")
+    assert status == 0
+    assert "researcher: 6 message(s) match the recording" in capsys.readouterr().out
+
+
+async def test_a_changed_worker_exits_1_naming_the_step(
+    demo_log: Path, changed_module: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = await run(
+        "replay", "last", "--worker", f"{changed_module}:Doubtful", "--name", "fact_checker"
+    )
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "fact_checker diverges from the recording at step" in out
+    assert '"verified":true' in out and '"verified":false' in out
+
+
+async def test_a_transcript_is_saved_and_replayed_through_a_factory(
+    demo_log: Path, changed_module: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "checker.jsonl"
+    assert await run("replay", "--name", "fact_checker", "--save-transcript", str(path)) == 0
+    assert path.exists() and "saved the transcript of fact_checker" in capsys.readouterr().out
+    status = await run(
+        "replay", "--transcript", str(path), "--worker", f"{changed_module}:make_checker"
+    )
+    assert status == 0
+
+
+async def test_bad_worker_specs_are_named(
+    demo_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await run("replay", "--worker", "nomodule_here:X", "--name", "writer") == 1
+    assert "cannot import module 'nomodule_here'" in capsys.readouterr().err
+    assert await run("replay", "--worker", "pipebus.demo", "--name", "writer") == 1
+    assert "--worker wants module:Class" in capsys.readouterr().err
+    assert await run("replay", "--worker", "pipebus.demo:Nope", "--name", "writer") == 1
+    assert "has no 'Nope'" in capsys.readouterr().err
+    assert await run("replay", "--worker", "pipebus.demo:Researcher") == 1
+    assert "--name" in capsys.readouterr().err
+    assert await run("replay", "--name", "nobody", "--worker", "pipebus.demo:Researcher") == 1
+    assert "'nobody' sent nothing" in capsys.readouterr().err
