@@ -1,7 +1,7 @@
-"""The one codec: messages and envelopes to versioned JSON and back.
+"""The one codec: message fields and values to JSON and back (envelopes: ``wire``).
 
 The event log stores a message as its type's wire name plus the JSON of its fields;
-Redis carries the whole envelope as one JSON object. Both use this module.
+Redis carries the whole envelope (:mod:`pipebus.core.wire`), built on this module.
 
 Only registered types decode (see :mod:`pipebus.core.catalog`); nothing is imported
 because data named it. Field values may be JSON values, dicts and lists of them,
@@ -18,22 +18,17 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import re
 import sys
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
 from pipebus.core.catalog import CATALOG
-from pipebus.core.envelope import ENVELOPE_VERSION, Envelope
-from pipebus.core.routing import job_id_of
 from pipebus.errors import DecodeError, EncodeError
 from pipebus.messages import BusMessage
 
 TAG = "$pb"
-
-MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
-"""Envelopes larger than this are refused by :func:`decode_envelope` (4 MiB)."""
+_TAG_BYTES = TAG.encode()
 
 
 # --- values -------------------------------------------------------------------------
@@ -57,16 +52,23 @@ def _encode_value(value: Any) -> Any:
                 f"dataclass {type(value).__qualname__} is not registered with the codec: "
                 "subclass Frame or call pipebus.register_type() on it"
             )
-        return {TAG: "dc", "t": entry.wire_name, "f": _field_values(value)}
+        return {TAG: "dc", "t": entry.wire_name, "f": field_values(value)}
     if _is_worker(value):
         return {TAG: "worker", "name": value.name, "class": type(value).__qualname__}
     raise EncodeError(f"cannot encode a value of type {type(value).__qualname__}")
 
 
-def _dumps(value: Any, what: str) -> str:
+_ENCODER = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, default=_encode_value, check_circular=False
+)
+"""Built once: ``json.dumps`` with these options would build an encoder on every call.
+Without the circularity check a cycle ends in RecursionError, which becomes an EncodeError."""
+
+
+def dumps_tagged(value: Any, what: str) -> str:
     """The JSON text of ``value``, or an EncodeError that starts with ``what``."""
     try:
-        text = json.dumps(value, default=_encode_value, separators=(",", ":"), ensure_ascii=False)
+        text = _ENCODER.encode(value)
         if TAG in text:
             _refuse_tag_keys(value)
     except (EncodeError, TypeError, ValueError, RecursionError) as exc:
@@ -85,7 +87,7 @@ def _refuse_tag_keys(value: Any) -> None:
         for item in value:
             _refuse_tag_keys(item)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        _refuse_tag_keys(_field_values(value))
+        _refuse_tag_keys(field_values(value))
 
 
 def _is_worker(value: Any) -> bool:
@@ -93,7 +95,8 @@ def _is_worker(value: Any) -> bool:
     return module is not None and isinstance(value, module.BaseWorker)
 
 
-def _field_values(value: Any) -> dict[str, Any]:
+def field_values(value: Any) -> dict[str, Any]:
+    """A dataclass instance's fields as a dict (its ``__dict__`` when that is just them)."""
     names = _field_names(type(value))
     values = getattr(value, "__dict__", None)
     if values is not None and len(values) == len(names):
@@ -122,19 +125,24 @@ def _decode_tagged(obj: dict[str, Any]) -> Any:
         except (KeyError, ValueError, TypeError) as exc:
             raise DecodeError(f"bad bytes value: {exc}") from None
     if tag == "enum":
-        cls = _registered(obj.get("t"), "enum")
+        cls = registered_type(obj.get("t"), "enum")
         try:
             return cls(obj.get("v"))
         except (ValueError, TypeError):
             raise DecodeError(f"{obj.get('v')!r} is not a value of enum {obj.get('t')}") from None
     if tag == "dc":
-        return _build(_registered(obj.get("t"), "value"), obj.get("f"), str(obj.get("t")))
+        return build_value(registered_type(obj.get("t"), "value"), obj.get("f"), str(obj.get("t")))
     if tag == "worker":
         return WorkerRef(name=str(obj.get("name")), class_name=str(obj.get("class")))
     raise DecodeError(f"unknown tagged value {tag!r}")
 
 
-def _registered(name: object, kind: str) -> type:
+def registered_type(name: object, kind: str) -> type:
+    """The class registered under wire name ``name`` as a ``kind``.
+
+    Raises:
+        DecodeError: If no such type is registered (nothing is ever imported).
+    """
     entry = CATALOG.by_name(name) if isinstance(name, str) else None
     if entry is None or entry.kind != kind:
         raise DecodeError(f"unknown {kind} type {name!r}: it is not registered with the codec")
@@ -154,7 +162,7 @@ class WorkerRef:
 
 def message_fields(message: BusMessage) -> dict[str, Any]:
     """The message's fields as a dict (its ``__dict__`` when that holds just the fields)."""
-    return _field_values(message)
+    return field_values(message)
 
 
 def encode_message(message: BusMessage) -> str:
@@ -165,7 +173,7 @@ def encode_message(message: BusMessage) -> str:
     """
     if CATALOG.by_class(type(message)) is None:
         raise EncodeError(f"message type {type(message).__qualname__} is not registered")
-    return _dumps(_field_values(message), type(message).__name__)
+    return dumps_tagged(field_values(message), type(message).__name__)
 
 
 def wire_name(message_type: type) -> str:
@@ -185,15 +193,15 @@ def decode_message(type_name: str, fields_json: str | bytes | dict[str, Any]) ->
     Raises:
         DecodeError: For an unknown type, malformed JSON, or missing or unexpected fields.
     """
-    cls = _registered(type_name, "message")
+    cls = registered_type(type_name, "message")
     if isinstance(fields_json, dict):
         try:
             values = _untag(fields_json)
         except RecursionError:
             raise DecodeError(f"{type_name} fields are nested too deeply") from None
     else:
-        values = _loads(fields_json, f"{type_name} fields")
-    message = _build(cls, values, type_name)
+        values = loads_tagged(fields_json, f"{type_name} fields")
+    message = build_value(cls, values, type_name)
     assert isinstance(message, BusMessage)
     return message
 
@@ -207,9 +215,16 @@ def _untag(value: Any) -> Any:
     return value
 
 
-def _loads(text: str | bytes, what: str) -> Any:
+def loads_tagged(text: str | bytes, what: str) -> Any:
+    """Parse JSON, turning tagged objects back into values.
+
+    Raises:
+        DecodeError: If the text is not JSON (``what`` names it in the message).
+    """
+    tagged = (TAG in text) if isinstance(text, str) else (_TAG_BYTES in text)
     try:
-        return json.loads(text, object_hook=_decode_tagged)
+        # Most payloads hold no tagged value: parse them without a Python hook per dict.
+        return json.loads(text, object_hook=_decode_tagged) if tagged else json.loads(text)
     except DecodeError:
         raise
     except (ValueError, TypeError, RecursionError) as exc:
@@ -219,7 +234,12 @@ def _loads(text: str | bytes, what: str) -> Any:
 _builders: dict[type, Callable[[dict[str, Any], str], Any]] = {}
 
 
-def _build(cls: type, values: object, type_name: str) -> Any:
+def build_value(cls: type, values: object, type_name: str) -> Any:
+    """Build dataclass ``cls`` from a dict of field values, checking the names.
+
+    Raises:
+        DecodeError: For a non-dict, unexpected or missing fields, or a bad enum value.
+    """
     if not isinstance(values, dict):
         raise DecodeError(f"{type_name}: fields must be a JSON object, got {type(values).__name__}")
     builder = _builders.get(cls)
@@ -239,16 +259,20 @@ def _make_builder(cls: type) -> Callable[[dict[str, Any], str], Any]:
         if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     }
     enums = _enum_fields(cls, fields)
+    exact = frozenset(init) if not later else None
 
     def build(values: dict[str, Any], type_name: str) -> Any:
-        unknown = values.keys() - init - later
-        if unknown:
-            names = ", ".join(sorted(map(str, unknown)))
-            raise DecodeError(f"{type_name}: unexpected field(s) {names}")
-        missing = required - values.keys()
-        if missing:
-            raise DecodeError(f"{type_name}: missing field(s) {', '.join(sorted(missing))}")
-        kwargs = {k: v for k, v in values.items() if k in init}
+        if exact is not None and values.keys() == exact:
+            kwargs = values  # the common case: exactly the fields, nothing to check or copy
+        else:
+            unknown = values.keys() - init - later
+            if unknown:
+                names = ", ".join(sorted(map(str, unknown)))
+                raise DecodeError(f"{type_name}: unexpected field(s) {names}")
+            missing = required - values.keys()
+            if missing:
+                raise DecodeError(f"{type_name}: missing field(s) {', '.join(sorted(missing))}")
+            kwargs = {k: v for k, v in values.items() if k in init}
         for name, enum_cls in enums.items():
             raw = kwargs.get(name)
             if raw is not None and not isinstance(raw, enum_cls):
@@ -282,99 +306,6 @@ def _enum_fields(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> dict[
     return found
 
 
-# --- envelopes ------------------------------------------------------------------------
-
-
-def encode_envelope(envelope: Envelope) -> bytes:
-    """The whole envelope as UTF-8 JSON, what travels between runners.
-
-    Raises:
-        EncodeError: If the message cannot be written.
-    """
-    message = envelope.message
-    document = {
-        "v": ENVELOPE_VERSION,
-        "type": wire_name(type(message)),
-        "id": envelope.message_id,
-        "session": envelope.session_id,
-        "seq": envelope.seq,
-        "time": envelope.time_ns,
-        "runner": envelope.runner,
-        "trace": f"{envelope.trace_id:032x}",
-        "span": f"{envelope.span_id:016x}",
-        "parent": f"{envelope.parent_span_id:016x}",
-        "cause": envelope.causation_id,
-        "msg": _field_values(message),
-    }
-    text = _dumps(document, type(message).__name__)
-    try:
-        return text.encode()
-    except UnicodeEncodeError as exc:  # a lone surrogate in a string
-        raise EncodeError(f"{type(message).__name__}: {exc}") from None
-
-
-_ENVELOPE_KEYS = ("v", "type", "id", "session", "seq", "time", "runner", "trace", "span", "msg")
-_HEX_ID = re.compile(r"[0-9a-fA-F]{1,32}")
-
-
-def decode_envelope(data: bytes | str) -> Envelope:
-    """Rebuild an envelope received from another runner.
-
-    Raises:
-        DecodeError: For input that is too large, not JSON, from a newer envelope
-            version, of an unknown type, or with missing, unexpected or malformed fields.
-    """
-    size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
-    if size > MAX_ENVELOPE_BYTES:
-        raise DecodeError(f"envelope of {size} bytes is over the {MAX_ENVELOPE_BYTES}-byte limit")
-    document = _loads(data, "envelope")
-    if not isinstance(document, dict):
-        raise DecodeError(f"an envelope must be a JSON object, got {type(document).__name__}")
-    missing = [key for key in _ENVELOPE_KEYS if key not in document]
-    if missing:
-        raise DecodeError(f"envelope is missing {', '.join(missing)}")
-    version = document["v"]
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise DecodeError(f"envelope version {version!r} is not a version number")
-    if version > ENVELOPE_VERSION:
-        raise DecodeError(
-            f"envelope version {version!r} is newer than this pipebus reads ({ENVELOPE_VERSION})"
-        )
-    type_name = document["type"]
-    message = _build(_registered(type_name, "message"), document["msg"], str(type_name))
-    return Envelope(
-        message,
-        _header(document, "id", str),
-        _header(document, "session", str),
-        _header(document, "seq", int),
-        _header(document, "time", int),
-        _header(document, "runner", str),
-        _hex_id(document, "trace"),
-        _hex_id(document, "span"),
-        _hex_id(document, "parent") if document.get("parent") is not None else 0,
-        _header(document, "cause", str) if document.get("cause") is not None else None,
-        False,
-        job_id_of(message),
-    )
-
-
-def _header(document: dict[str, Any], key: str, kind: type[Any]) -> Any:
-    """The header field ``key``, which must be a ``kind`` (an int is never a bool here)."""
-    value = document[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        what = "a string" if kind is str else "an integer"
-        raise DecodeError(f"envelope header {key} must be {what}, got {type(value).__name__}")
-    return value
-
-
-def _hex_id(document: dict[str, Any], key: str) -> int:
-    """A trace or span id: a string of at most 32 hex digits."""
-    value = _header(document, key, str)
-    if _HEX_ID.fullmatch(value) is None:
-        raise DecodeError(f"envelope header {key} is not a hex id: {value[:40]!r}")
-    return int(value, 16)
-
-
 # --- free values ----------------------------------------------------------------------
 
 
@@ -384,7 +315,7 @@ def encode_value(value: Any) -> str:
     Raises:
         EncodeError: If the value holds something the codec cannot write.
     """
-    return _dumps(value, "value")
+    return dumps_tagged(value, "value")
 
 
 def decode_value(text: str | bytes) -> Any:
@@ -393,4 +324,4 @@ def decode_value(text: str | bytes) -> Any:
     Raises:
         DecodeError: If the text is not JSON or holds an unknown tagged value.
     """
-    return _loads(text, "value")
+    return loads_tagged(text, "value")

@@ -25,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from pipebus.bus.base import WorkerBus
 from pipebus.bus.context import ActiveDelivery
 from pipebus.core.envelope import Envelope
 from pipebus.errors import EventLogError
+from pipebus.eventlog.rows import recordable_row
 from pipebus.eventlog.store import EventLog
 from pipebus.eventlog.writer import Batch, DeliveryRecord, SessionWriter
 from pipebus.projections import SessionState
@@ -99,7 +100,7 @@ class Recorder:
         self._bus: WorkerBus | None = None
         self._task: asyncio.Task[None] | None = None
         self._seq = 0
-        self._pending: list[tuple[int, Envelope]] = []
+        self._pending: list[tuple[Any, ...]] = []
         self._deliveries: list[DeliveryRecord] = []
         self._snapshots: list[tuple[int, SessionState]] = []
         self._wake = asyncio.Event()
@@ -186,7 +187,9 @@ class Recorder:
         """Buffer one envelope (the bus calls this as it stamps it; it never waits)."""
         self._seq = seq = self._seq + 1
         pending = self._pending
-        pending.append((seq, envelope))
+        # The row is built now, so the writer only hands ready rows to the database
+        # thread and that thread always has the next batch while the loop goes on.
+        pending.append(recordable_row(envelope, self.session_id, seq))
         if len(pending) > self.most_buffered:
             self.most_buffered = len(pending)
         if self._state is not None and seq % self._snapshot_every == 0:
@@ -260,22 +263,21 @@ class Recorder:
         try:
             last = await self._writer.append(batch)
         except Exception as exc:
-            self._fail(
-                exc, count=len(batch.events), first=batch.events[0][0] if batch.events else None
-            )
+            first = batch.rows[0][1] if batch.rows else None
+            self._fail(exc, count=len(batch.rows), first=first)
             await self._writer.discard_connection()
         else:
-            self.written += len(batch.events)
+            self.written += len(batch.rows)
             if last > self._committed:
                 self._committed = last
             if self.lost and self._loss_marked != (self.lost, self.first_lost_seq):
                 await self._mark_loss()
         finally:
             self._in_flight = False
-        if batch.events and self._commit_waiters:
+        if batch.rows and self._commit_waiters:
             # Committed or counted lost: either way the senders waiting on it go on
             # (and a strict recorder makes them raise).
-            top = batch.events[-1][0]
+            top = batch.rows[-1][1]
             done = [w for seq, w in self._commit_waiters if seq <= top]
             self._commit_waiters = [(s, w) for s, w in self._commit_waiters if s > top]
             self._resolve(done)

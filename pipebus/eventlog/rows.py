@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
@@ -10,7 +12,10 @@ from typing import Any
 from pipebus.core.codec import decode_message, encode_message, wire_name
 from pipebus.core.envelope import Envelope
 from pipebus.core.routing import Delivery, Lane, delivery_of, lane_of
+from pipebus.errors import EncodeError
 from pipebus.messages import BusMessage
+
+logger = logging.getLogger("pipebus.eventlog")
 
 EVENT_COLUMNS = (
     "session_id",
@@ -88,6 +93,27 @@ def event_row(
         f"{parent:016x}" if parent else None,
         envelope.causation_id,
     )
+
+
+_unencodable_types: set[str] = set()
+
+
+def recordable_row(envelope: Envelope, session_id: str, seq: int) -> tuple[Any, ...]:
+    """The row of an envelope; a message the codec cannot write keeps a note instead.
+
+    The event is recorded either way (type, source, target, ids...); its payload then
+    says why the fields are missing, and a warning is logged once per message type.
+    """
+    try:
+        return event_row(envelope, session_id, seq)
+    except EncodeError as exc:
+        kind = type(envelope.message).__qualname__
+        if kind not in _unencodable_types:
+            _unencodable_types.add(kind)
+            logger.warning(
+                "%s recorded without its fields (the codec cannot write them): %s", kind, exc
+            )
+        return event_row(envelope, session_id, seq, payload=json.dumps({UNENCODABLE: str(exc)}))
 
 
 @dataclass(slots=True)

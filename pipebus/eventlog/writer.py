@@ -14,7 +14,6 @@ Two ways to append:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -25,15 +24,16 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pipebus.bus.context import ActiveDelivery
-from pipebus.core.envelope import Envelope
-from pipebus.errors import EncodeError
-from pipebus.eventlog.rows import EVENT_COLUMNS, UNENCODABLE, event_row
+from pipebus.eventlog.rows import EVENT_COLUMNS
 from pipebus.eventlog.schema import deliveries, events, sessions, snapshots
 from pipebus.projections import SessionState
 from pipebus.projections.snapshot import dump
 
 logger = logging.getLogger("pipebus.eventlog")
 
+_SEQ = EVENT_COLUMNS.index("seq")
+_MESSAGE_ID = EVENT_COLUMNS.index("message_id")
+_TYPE = EVENT_COLUMNS.index("type")
 _ERROR_TYPES = frozenset(
     {"BusHandlerErrorMessage", "BusWorkerErrorMessage", "BusWorkerLocalErrorMessage"}
 )
@@ -71,9 +71,16 @@ class DeliveryRecord:
 
 @dataclass(slots=True)
 class Batch:
-    """What one transaction appends."""
+    """What one transaction appends.
 
-    events: list[tuple[int, Envelope]]
+    Attributes:
+        rows: Event rows (see :data:`~pipebus.eventlog.rows.EVENT_COLUMNS`); in shared
+            mode their positions are assigned here, under the session's lock.
+        deliveries: Delivery records.
+        snapshots: States to store, with the position each was taken after.
+    """
+
+    rows: list[tuple[Any, ...]]
     deliveries: list[DeliveryRecord]
     snapshots: list[tuple[int, SessionState]]
 
@@ -98,7 +105,6 @@ class SessionWriter:
         self._durability = durability
         self._connection: AsyncConnection | None = None
         self._sqlite = engine.dialect.name == "sqlite"
-        self.encode_errors = 0
 
     async def _connect(self) -> AsyncConnection:
         if self._connection is None or self._connection.closed:
@@ -139,11 +145,11 @@ class SessionWriter:
         async with connection.begin():
             last: int | None = None
             if self._shared:
-                last = await self._append_shared(connection, batch.events)
-            elif batch.events:
-                last = batch.events[-1][0]
-                await self._insert(connection, [self._row(env, seq) for seq, env in batch.events])
-            errors = sum(1 for _, env in batch.events if type(env.message).__name__ in _ERROR_TYPES)
+                last = await self._append_shared(connection, batch.rows)
+            elif batch.rows:
+                await self._insert(connection, batch.rows)
+                last = batch.rows[-1][_SEQ]
+            errors = sum(1 for row in batch.rows if row[_TYPE] in _ERROR_TYPES)
             values: dict[str, Any] = {"heartbeat_ns": time.time_ns()}
             if last is not None:
                 values["last_seq"] = last
@@ -178,13 +184,13 @@ class SessionWriter:
             )
 
     async def _append_shared(
-        self, connection: AsyncConnection, batch: Sequence[tuple[int, Envelope]]
+        self, connection: AsyncConnection, batch: Sequence[tuple[Any, ...]]
     ) -> int:
         locked = (
             select(sessions.c.last_seq).where(sessions.c.id == self._session_id).with_for_update()
         )
         last = int(await connection.scalar(locked) or 0)
-        ids = [env.message_id for _, env in batch]
+        ids = [row[_MESSAGE_ID] for row in batch]
         known = set(
             (
                 await connection.execute(
@@ -195,12 +201,12 @@ class SessionWriter:
             ).scalars()
         )
         rows = []
-        for _, env in batch:
-            if env.message_id in known:
+        for row in batch:
+            if row[_MESSAGE_ID] in known:
                 continue
-            known.add(env.message_id)
+            known.add(row[_MESSAGE_ID])
             last += 1
-            rows.append(self._row(env, last))
+            rows.append((row[0], last, *row[2:]))
         await self._insert(connection, rows)
         return last
 
@@ -215,16 +221,6 @@ class SessionWriter:
             await connection.execute(
                 insert(events), [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in rows]
             )
-
-    def _row(self, envelope: Envelope, seq: int) -> tuple[Any, ...]:
-        try:
-            return event_row(envelope, self._session_id, seq)
-        except EncodeError as exc:
-            # Record the event anyway; its payload says why the fields are missing.
-            self.encode_errors += 1
-            logger.warning("event %s recorded without its fields: %s", envelope.message_id, exc)
-            unencodable = json.dumps({UNENCODABLE: str(exc)})
-            return event_row(envelope, self._session_id, seq, payload=unencodable)
 
     def _delivery(self, record: DeliveryRecord) -> dict[str, Any]:
         return {

@@ -13,7 +13,7 @@ import pytest
 from pipebus import BusTTSSpeakMessage, Envelope
 from pipebus.cli import main
 from pipebus.demo import run_demo
-from pipebus.eventlog.rows import StoredEvent
+from pipebus.eventlog.rows import StoredEvent, recordable_row
 from pipebus.eventlog.store import EventLog
 from pipebus.eventlog.writer import Batch
 
@@ -159,7 +159,10 @@ def record_session(
         try:
             await log.begin_session(session_id, runner="runner-a", name="synthetic")
             writer = log.writer(session_id)
-            await writer.append(Batch(speak_envelopes(session_id, events), [], []))
+            rows = [
+                recordable_row(e, session_id, seq) for seq, e in speak_envelopes(session_id, events)
+            ]
+            await writer.append(Batch(rows, [], []))
             await writer.close()
             if ended:
                 await log.end_session(session_id, "ended")

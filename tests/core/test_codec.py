@@ -35,17 +35,10 @@ from pipebus import (
     WorkerRegistryEntry,
     register_type,
 )
-from pipebus.core.codec import (
-    MAX_ENVELOPE_BYTES,
-    WorkerRef,
-    decode_envelope,
-    decode_message,
-    encode_envelope,
-    encode_message,
-    wire_name,
-)
+from pipebus.core.codec import WorkerRef, decode_message, encode_message, wire_name
 from pipebus.core.envelope import ENVELOPE_VERSION
 from pipebus.core.routing import job_id_of
+from pipebus.core.wire import MAX_ENVELOPE_BYTES, decode_envelope, encode_envelope
 
 # --- user types ------------------------------------------------------------------------
 

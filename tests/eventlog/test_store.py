@@ -19,6 +19,7 @@ from pipebus import (
     SchemaVersionError,
 )
 from pipebus.eventlog.engine import head_revision
+from pipebus.eventlog.rows import recordable_row
 from pipebus.eventlog.store import EventLog
 from pipebus.eventlog.writer import Batch
 from pipebus.projections import fold
@@ -69,7 +70,8 @@ def sample(count: int = 6) -> list[Envelope]:
 async def record(log: EventLog, session_id: str, envelopes: list[Envelope]) -> None:
     await log.begin_session(session_id, runner="runner-a", name="test")
     writer = log.writer(session_id)
-    await writer.append(Batch(list(enumerate(envelopes, 1)), [], []))
+    rows = [recordable_row(e, session_id, seq) for seq, e in enumerate(envelopes, 1)]
+    await writer.append(Batch(rows, [], []))
     await writer.close()
 
 
@@ -215,7 +217,8 @@ async def test_shared_postgres_writers_interleave_without_gaps_or_duplicates(
     async def write(writer: object, part: list[Envelope]) -> None:
         for start in range(0, len(part), 7):
             chunk = part[start : start + 7]
-            await writer.append(Batch([(0, e) for e in chunk], [], []))  # type: ignore[attr-defined]
+            rows = [recordable_row(e, "shared", 0) for e in chunk]
+            await writer.append(Batch(rows, [], []))  # type: ignore[attr-defined]
 
     # Both runners record the first half (each saw those messages); each one half of the rest.
     half = len(envelopes) // 2
