@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from pipebus.errors import EventLogError, SchemaVersionError
 from pipebus.eventlog.schema import metadata
 from pipebus.eventlog.urls import describe, split_schema, to_url
+from pipebus.eventlog.writer_child import SQLITE_PRAGMAS
 
 logger = logging.getLogger("pipebus.eventlog")
 
@@ -53,16 +54,10 @@ def head_revision() -> str:
     return head
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL (readers never block the writer), NORMAL sync, patience for locks."""
     cursor = dbapi_connection.cursor()
-    for pragma in (
-        "PRAGMA journal_mode=WAL",
-        "PRAGMA synchronous=NORMAL",
-        "PRAGMA busy_timeout=10000",
-        "PRAGMA temp_store=MEMORY",
-        "PRAGMA cache_size=-32000",
-    ):
+    for pragma in SQLITE_PRAGMAS:
         cursor.execute(pragma)
     cursor.close()
 
@@ -88,7 +83,7 @@ def create_engine(location: str | Path) -> AsyncEngine:
     try:
         if url.startswith("sqlite"):
             engine = create_async_engine(url)
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine.sync_engine, "connect", sqlite_pragmas)
             return engine
         url, schema = split_schema(url)
         if schema is not None and not schema.replace("_", "").isalnum():

@@ -1,9 +1,11 @@
 """``Recorder``: writes every envelope a bus stamps to the event log, off the send path.
 
-The send path never awaits the disk: ``on_envelope`` appends to a buffer and returns.
-A background task commits whatever has gathered, in one transaction (group commit),
-so under load batches grow and at rest an event is committed at once. When the buffer
-holds ``buffer_size`` events, senders wait until the writer has caught up
+The send path never awaits the disk: ``on_envelope`` appends the envelope to a buffer
+and returns. Two background stages follow: the encoder turns buffered envelopes into
+rows, in chunks that let the bus run in between; the
+:class:`~pipebus.eventlog.committer.Committer` commits whatever rows have gathered in
+one transaction (group commit), while the encoder goes on. A small batch waits up to
+``linger`` for company. When ``buffer_size`` envelopes wait, senders wait too
 (back-pressure); nothing is dropped to make room.
 
 Durability (README: what each loses on a crash):
@@ -25,23 +27,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from pipebus.bus.base import WorkerBus
 from pipebus.bus.context import ActiveDelivery
 from pipebus.core.envelope import Envelope
 from pipebus.errors import EventLogError
+from pipebus.eventlog.committer import Committer, resolve
 from pipebus.eventlog.rows import recordable_row
 from pipebus.eventlog.store import EventLog
-from pipebus.eventlog.writer import Batch, DeliveryRecord, SessionWriter
+from pipebus.eventlog.writer import DeliveryRecord
 from pipebus.projections import SessionState
 
 logger = logging.getLogger("pipebus.eventlog")
 
 Durability = Literal["batch", "full", "sync"]
 DURABILITIES = ("batch", "full", "sync")
-HEARTBEAT_SECONDS = 5.0
-"""How often an idle recorder tells the log its session is still alive."""
+ENCODE_CHUNK = 1000
+"""Events encoded between two yields to the event loop."""
 
 
 class Recorder:
@@ -53,13 +56,15 @@ class Recorder:
         runner_name: The recording runner.
         name: A name for the session, shown by tools.
         durability: ``"batch"``, ``"full"`` or ``"sync"`` (see the module docstring).
-        buffer_size: Events held before senders must wait.
+        buffer_size: Envelopes held before senders must wait.
         strict: Make sends raise once the log cannot be written.
         record_deliveries: ``"errors"`` (failed handlers only, as events) or ``"all"``
             (also every delivery's timing, in the ``deliveries`` table).
         snapshot_every: Events between two snapshots of the projections.
         state: Gives the live projections' state (registry, jobs) after a given
             event; snapshots are taken from it, so recording never folds twice.
+        linger: Seconds a small batch waits for more events before it is committed
+            (group commit); a flush, sync durability or a filling buffer cut it short.
     """
 
     def __init__(
@@ -70,11 +75,12 @@ class Recorder:
         runner_name: str,
         name: str | None = None,
         durability: Durability = "batch",
-        buffer_size: int = 50_000,
+        buffer_size: int = 20_000,
         strict: bool = False,
         record_deliveries: Literal["errors", "all"] = "errors",
         snapshot_every: int = 2000,
         state: Callable[[int], SessionState] | None = None,
+        linger: float = 0.02,
     ) -> None:
         if durability not in DURABILITIES:
             raise ValueError(
@@ -96,26 +102,40 @@ class Recorder:
         self._record_all = record_deliveries == "all"
         self._snapshot_every = snapshot_every
         self._state = state
-        self._writer: SessionWriter | None = None
+        self._linger = linger
+        self._committer: Committer | None = None
         self._bus: WorkerBus | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._seq = 0
-        self._pending: list[tuple[Any, ...]] = []
-        self._deliveries: list[DeliveryRecord] = []
-        self._snapshots: list[tuple[int, SessionState]] = []
+        self._pending: list[tuple[int, Envelope]] = []
+        self._encoding = False
         self._wake = asyncio.Event()
+        self._hurry = asyncio.Event()
         self._stopping = False
-        self._committed = 0
         self._room_waiters: list[asyncio.Future[None]] = []
-        self._commit_waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._idle_waiters: list[asyncio.Future[None]] = []
-        self._in_flight = False
-        self.written = 0
         self.most_buffered = 0
-        self.lost = 0
-        self.first_lost_seq: int | None = None
-        self.failure: BaseException | None = None
-        self._loss_marked: tuple[int, int | None] = (0, None)
+
+    # --- what the committer knows ----------------------------------------------------
+
+    @property
+    def written(self) -> int:
+        """Events committed so far."""
+        return self._committer.written if self._committer is not None else 0
+
+    @property
+    def lost(self) -> int:
+        """Events that could not be written."""
+        return self._committer.lost if self._committer is not None else 0
+
+    @property
+    def first_lost_seq(self) -> int | None:
+        """The position of the first event that could not be written."""
+        return self._committer.first_lost_seq if self._committer is not None else None
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The first error the log gave, if any."""
+        return self._committer.failure if self._committer is not None else None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -133,33 +153,32 @@ class Recorder:
             snapshot_every=self._snapshot_every,
             durability=self._durability,
         )
-        shared = not created
-        if shared:
+        if not created:
             self._state = None  # the merged stream is not this runner's: no live snapshots
-        self._writer = self.log.writer(self.session_id, shared=shared, durability=self._durability)
+        writer = self.log.writer(self.session_id, shared=not created, durability=self._durability)
+        self._committer = committer = Committer(writer, self.log.url, self.session_id)
         self._bus = bus
         bus.add_tap(self)
         bus.add_gate(self)
         if self._record_all:
             bus.add_delivery_tap(self)
-        self._task = asyncio.get_running_loop().create_task(
-            self._write_loop(), name=f"pipebus:recorder:{self.session_id[:8]}"
-        )
+        loop = asyncio.get_running_loop()
+        name = f"pipebus:recorder:{self.session_id[:8]}"
+        self._tasks = [
+            loop.create_task(self._encode_loop(), name=f"{name}:encode"),
+            loop.create_task(committer.run(self._encoder_idle), name=f"{name}:commit"),
+        ]
 
     async def flush(self) -> None:
         """Wait until everything recorded so far is committed (or counted as lost)."""
-        if self._task is None or self._task.done():
+        committer = self._committer
+        if committer is None or not self._tasks or self._tasks[-1].done():
             return
-        if (
-            not self._pending
-            and not self._in_flight
-            and not self._deliveries
-            and not self._snapshots
-        ):
+        if self._encoder_idle() and committer.idle:
             return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._idle_waiters.append(waiter)
+        waiter = committer.idle_waiter()
         self._wake.set()
+        self._hurry.set()
         await waiter
 
     async def stop(self, status: str) -> None:
@@ -168,18 +187,23 @@ class Recorder:
             self._bus.remove_tap(self)
             self._bus.remove_gate(self)
             self._bus.remove_delivery_tap(self)
-        if self._task is not None:
-            self._stopping = True
-            self._wake.set()
-            await asyncio.wait([self._task])
+        committer = self._committer
+        if committer is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        self._hurry.set()
+        if self._tasks:
+            await asyncio.wait([self._tasks[0]])
+            committer.close()
+            await asyncio.wait([self._tasks[1]])
         try:
-            await self._mark_loss()
+            await committer.mark_loss()
             await self.log.end_session(self.session_id, status)
         except EventLogError as exc:
-            self._fail(exc, count=0)
+            committer.fail(exc, count=0)
         finally:
-            if self._writer is not None:
-                await self._writer.close()
+            await committer.writer.close()
 
     # --- the tap --------------------------------------------------------------------------
 
@@ -187,20 +211,22 @@ class Recorder:
         """Buffer one envelope (the bus calls this as it stamps it; it never waits)."""
         self._seq = seq = self._seq + 1
         pending = self._pending
-        # The row is built now, so the writer only hands ready rows to the database
-        # thread and that thread always has the next batch while the loop goes on.
-        pending.append(recordable_row(envelope, self.session_id, seq))
-        if len(pending) > self.most_buffered:
-            self.most_buffered = len(pending)
-        if self._state is not None and seq % self._snapshot_every == 0:
-            self._snapshots.append((seq, self._state(seq)))
+        pending.append((seq, envelope))  # encoded later, by the encoder: not on the send path
+        buffered = len(pending)
+        if buffered > self.most_buffered:
+            self.most_buffered = buffered
+            if buffered >= self._capacity // 2:
+                self._hurry.set()
+        if self._state is not None and seq % self._snapshot_every == 0 and self._committer:
+            self._committer.add_snapshot(seq, self._state(seq))
         self._wake.set()
 
     def on_delivery(
         self, delivery: ActiveDelivery, end_ns: int, error: BaseException | None
     ) -> None:
         """Keep a delivery's timing (with ``record_deliveries="all"``)."""
-        self._deliveries.append(DeliveryRecord.of(delivery, end_ns, error))
+        if self._committer is not None:
+            self._committer.add_delivery(DeliveryRecord.of(delivery, end_ns, error))
 
     # --- the gate -------------------------------------------------------------------------
 
@@ -219,11 +245,10 @@ class Recorder:
             EventLogError: With ``strict=True``, once the log could not be written.
         """
         self._raise_if_strict()
+        self._hurry.set()
+        if self._durability == "sync" and self._committer is not None:
+            await self._committer.committed_up_to(self._seq)
         loop = asyncio.get_running_loop()
-        if self._durability == "sync" and self._committed < self._seq:
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._commit_waiters.append((self._seq, waiter))
-            await waiter
         while len(self._pending) >= self._capacity:
             room: asyncio.Future[None] = loop.create_future()
             self._room_waiters.append(room)
@@ -231,84 +256,49 @@ class Recorder:
         self._raise_if_strict()
 
     def _raise_if_strict(self) -> None:
-        if self._strict and self.failure is not None:
+        failure = self.failure
+        if self._strict and failure is not None:
             raise EventLogError(
-                f"the event log {self.log.url} cannot be written: {self.failure}"
-            ) from self.failure
+                f"the event log {self.log.url} cannot be written: {failure}"
+            ) from failure
 
-    # --- the writer ---------------------------------------------------------------------
+    # --- the encoder --------------------------------------------------------------------
 
-    async def _write_loop(self) -> None:
-        assert self._writer is not None
+    def _encoder_idle(self) -> bool:
+        return not self._pending and not self._encoding
+
+    async def _encode_loop(self) -> None:
+        committer = self._committer
+        assert committer is not None
+        session_id = self.session_id
         while True:
-            if not self._pending and not self._deliveries and not self._snapshots:
-                self._resolve(self._idle_waiters)
+            if not self._pending:
+                committer.wake()  # it may be waiting to tell a flush that all is done
                 if self._stopping:
                     return
                 self._wake.clear()
-                try:
-                    async with asyncio.timeout(HEARTBEAT_SECONDS):
-                        await self._wake.wait()
-                except TimeoutError:
-                    await self._write(Batch([], [], []))  # a heartbeat: the session lives
+                await self._wake.wait()
                 continue
-            batch = Batch(self._pending, self._deliveries, self._snapshots)
-            self._pending, self._deliveries, self._snapshots = [], [], []
-            self._resolve(self._room_waiters)
-            await self._write(batch)
+            await self._gather()
+            envelopes, self._pending = self._pending, []
+            self._encoding = True
+            resolve(self._room_waiters)
+            for start in range(0, len(envelopes), ENCODE_CHUNK):
+                if start:
+                    await asyncio.sleep(0)  # let the bus run between chunks
+                chunk = envelopes[start : start + ENCODE_CHUNK]
+                committer.submit([recordable_row(env, session_id, seq) for seq, env in chunk])
+                await committer.room(self._capacity)
+            self._encoding = False
 
-    async def _write(self, batch: Batch) -> None:
-        assert self._writer is not None
-        self._in_flight = True
-        try:
-            last = await self._writer.append(batch)
-        except Exception as exc:
-            first = batch.rows[0][1] if batch.rows else None
-            self._fail(exc, count=len(batch.rows), first=first)
-            await self._writer.discard_connection()
-        else:
-            self.written += len(batch.rows)
-            if last > self._committed:
-                self._committed = last
-            if self.lost and self._loss_marked != (self.lost, self.first_lost_seq):
-                await self._mark_loss()
-        finally:
-            self._in_flight = False
-        if batch.rows and self._commit_waiters:
-            # Committed or counted lost: either way the senders waiting on it go on
-            # (and a strict recorder makes them raise).
-            top = batch.rows[-1][1]
-            done = [w for seq, w in self._commit_waiters if seq <= top]
-            self._commit_waiters = [(s, w) for s, w in self._commit_waiters if s > top]
-            self._resolve(done)
-
-    def _fail(self, error: BaseException, *, count: int, first: int | None = None) -> None:
-        if self.failure is None:
-            logger.error(
-                "event log %s cannot be written; the bus goes on, and lost events are "
-                "counted on session %s",
-                self.log.url,
-                self.session_id,
-                exc_info=(type(error), error, error.__traceback__),
-            )
-            self.failure = error
-        self.lost += count
-        if first is not None and self.first_lost_seq is None:
-            self.first_lost_seq = first
-
-    async def _mark_loss(self) -> None:
-        if not self.lost or self._writer is None:
+    async def _gather(self) -> None:
+        """Group commit: let a small batch grow for ``linger`` seconds, unless hurried."""
+        if self._linger <= 0 or self._durability == "sync" or self._hurry.is_set():
+            self._hurry.clear()
             return
         try:
-            await self._writer.mark_lost(self.lost, self.first_lost_seq)
-            self._loss_marked = (self.lost, self.first_lost_seq)
-        except Exception as exc:  # still failing: counted, logged once already
-            self._fail(exc, count=0)
-            await self._writer.discard_connection()
-
-    @staticmethod
-    def _resolve(waiters: list[asyncio.Future[None]]) -> None:
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        waiters.clear()
+            async with asyncio.timeout(self._linger):
+                await self._hurry.wait()
+        except TimeoutError:
+            pass
+        self._hurry.clear()

@@ -17,26 +17,6 @@ from pipebus.messages import BusMessage
 
 logger = logging.getLogger("pipebus.eventlog")
 
-EVENT_COLUMNS = (
-    "session_id",
-    "seq",
-    "message_id",
-    "time_ns",
-    "type",
-    "source",
-    "target",
-    "priority",
-    "local",
-    "job_id",
-    "runner",
-    "remote",
-    "payload",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "causation_id",
-)
-"""The events table's columns, in the order :func:`event_row` fills them."""
 
 UNENCODABLE = "$unencodable"
 """Key of the payload recorded for a message whose fields the codec could not write."""
@@ -200,26 +180,27 @@ class StoredEvent:
 
     @classmethod
     def from_row(cls, row: Any) -> StoredEvent:
-        """Build from a database row holding :data:`EVENT_COLUMNS`."""
-        mapping = row._mapping
+        """Build from a database row holding :data:`EVENT_COLUMNS`, in that order."""
+        (session_id, seq, message_id, time_ns, type_name, source, target, priority, local,
+         job_id, runner, remote, payload, trace_id, span_id, parent, cause) = row  # fmt: skip
         return cls(
-            seq=mapping["seq"],
-            message_id=mapping["message_id"],
-            time_ns=mapping["time_ns"],
-            type=mapping["type"],
-            source=mapping["source"],
-            target=mapping["target"],
-            priority=mapping["priority"],
-            local=bool(mapping["local"]),
-            job_id=mapping["job_id"],
-            runner=mapping["runner"],
-            remote=bool(mapping["remote"]),
-            payload=mapping["payload"],
-            trace_id=mapping["trace_id"],
-            span_id=mapping["span_id"],
-            parent_span_id=mapping["parent_span_id"],
-            causation_id=mapping["causation_id"],
-            session_id=mapping["session_id"],
+            seq,
+            message_id,
+            time_ns,
+            type_name,
+            source,
+            target,
+            priority,
+            bool(local),
+            job_id,
+            runner,
+            bool(remote),
+            payload,
+            trace_id,
+            span_id,
+            parent,
+            cause,
+            session_id,
         )
 
 

@@ -27,7 +27,8 @@ from pipebus.eventlog.engine import create_engine, prepare_schema, reason
 from pipebus.eventlog.rows import SessionInfo, StoredEvent
 from pipebus.eventlog.schema import deliveries, events, sessions, snapshots
 from pipebus.eventlog.urls import default_location, describe
-from pipebus.eventlog.writer import SessionWriter
+from pipebus.eventlog.writer import LogWriter, SessionWriter
+from pipebus.eventlog.writer_process import ProcessSqliteWriter
 from pipebus.projections import SessionState
 from pipebus.projections.snapshot import dump, load
 
@@ -145,17 +146,20 @@ class EventLog:
 
     def writer(
         self, session_id: str, *, shared: bool = False, durability: str = "batch"
-    ) -> SessionWriter:
+    ) -> LogWriter:
         """A writer appending to ``session_id`` (exclusive unless ``shared``).
 
         Raises:
             EventLogError: For shared writing on SQLite (use PostgreSQL for that).
         """
-        if shared and self.dialect == "sqlite":
-            raise EventLogError(
-                "several runners recording one session need a PostgreSQL log; "
-                "SQLite has one writer per file"
-            )
+        if self.dialect == "sqlite":
+            if shared:
+                raise EventLogError(
+                    "several runners recording one session need a PostgreSQL log; "
+                    "SQLite has one writer per file"
+                )
+            url = self.engine.url.render_as_string(hide_password=False)
+            return ProcessSqliteWriter(url, session_id, durability=durability)
         return SessionWriter(self.engine, session_id, shared=shared, durability=durability)
 
     async def sessions(self) -> list[SessionInfo]:

@@ -1,5 +1,6 @@
-"""``SessionWriter``: appends one session's events to the log through one connection.
+"""Writing a session's events: the batch, the writer interface, and the PostgreSQL writer.
 
+SQLite logs are written by a process of their own (:mod:`pipebus.eventlog.writer_process`).
 Two ways to append:
 
 - **exclusive** (the default, and always on SQLite): this runner is the session's only
@@ -18,14 +19,14 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pipebus.bus.context import ActiveDelivery
-from pipebus.eventlog.rows import EVENT_COLUMNS
 from pipebus.eventlog.schema import deliveries, events, sessions, snapshots
+from pipebus.eventlog.writer_child import ERROR_TYPES, EVENT_COLUMNS
 from pipebus.projections import SessionState
 from pipebus.projections.snapshot import dump
 
@@ -34,11 +35,6 @@ logger = logging.getLogger("pipebus.eventlog")
 _SEQ = EVENT_COLUMNS.index("seq")
 _MESSAGE_ID = EVENT_COLUMNS.index("message_id")
 _TYPE = EVENT_COLUMNS.index("type")
-_ERROR_TYPES = frozenset(
-    {"BusHandlerErrorMessage", "BusWorkerErrorMessage", "BusWorkerLocalErrorMessage"}
-)
-_PLACEHOLDERS = ", ".join("?" * len(EVENT_COLUMNS))
-_SQLITE_INSERT = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({_PLACEHOLDERS})"
 
 
 @dataclass(slots=True)
@@ -85,8 +81,28 @@ class Batch:
     snapshots: list[tuple[int, SessionState]]
 
 
+class LogWriter(Protocol):
+    """Appends one session's batches: exclusive (SQLite, or PostgreSQL) or shared.
+
+    Guarantee: a batch is one transaction; it is committed whole or raises (the
+    recorder then counts it as lost).
+    """
+
+    async def append(self, batch: Batch) -> int:
+        """Append a batch; returns its last position (-1: no events)."""
+
+    async def mark_lost(self, lost: int, first_lost_seq: int | None) -> None:
+        """Record the loss on the session."""
+
+    async def discard_connection(self) -> None:
+        """Drop a connection that failed."""
+
+    async def close(self) -> None:
+        """Release the connection."""
+
+
 class SessionWriter:
-    """Appends batches of one session through a connection of its own.
+    """Appends batches of one session to PostgreSQL through an async connection of its own.
 
     Args:
         engine: The log's engine.
@@ -149,7 +165,7 @@ class SessionWriter:
             elif batch.rows:
                 await self._insert(connection, batch.rows)
                 last = batch.rows[-1][_SEQ]
-            errors = sum(1 for row in batch.rows if row[_TYPE] in _ERROR_TYPES)
+            errors = sum(1 for row in batch.rows if row[_TYPE] in ERROR_TYPES)
             values: dict[str, Any] = {"heartbeat_ns": time.time_ns()}
             if last is not None:
                 values["last_seq"] = last
@@ -213,14 +229,9 @@ class SessionWriter:
     async def _insert(self, connection: AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        if self._sqlite:
-            # The driver's executemany: SQLAlchemy's per-row parameter handling is the
-            # single largest cost of recording, and these rows are already plain values.
-            await connection.exec_driver_sql(_SQLITE_INSERT, rows)
-        else:
-            await connection.execute(
-                insert(events), [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in rows]
-            )
+        await connection.execute(
+            insert(events), [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in rows]
+        )
 
     def _delivery(self, record: DeliveryRecord) -> dict[str, Any]:
         return {

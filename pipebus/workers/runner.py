@@ -69,7 +69,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         record_deliveries: ``"errors"`` (default) or ``"all"``: also every delivery's
             timing.
         snapshot_every: Events between snapshots of the registry and jobs (default 2000).
-        log_buffer: Events the recorder buffers before senders wait (default 50,000).
+        log_buffer: Events the recorder buffers before senders wait (default 20,000).
 
     Event handlers: ``on_ready(runner)`` once the runner has started its workers;
     ``on_error(runner, data: WorkerErrorData)`` when a worker's ``run()`` raises.
@@ -99,7 +99,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         strict: bool = False,
         record_deliveries: Literal["errors", "all"] = "errors",
         snapshot_every: int = 2000,
-        log_buffer: int = 50_000,
+        log_buffer: int = 20_000,
     ) -> None:
         super().__init__()
         self._name = name or f"runner-{uuid.uuid4().hex[:8]}"

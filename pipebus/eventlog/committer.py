@@ -1,0 +1,193 @@
+"""``Committer``: the recorder's second stage, committing encoded rows and counting losses.
+
+It takes chunks of ready rows (and delivery records, and snapshots) and hands them to
+the log's writer one transaction at a time, whatever has gathered meanwhile. While a
+commit is under way the recorder's first stage goes on encoding, so with a writer
+process the two work side by side. A batch the log refuses is counted as lost, the
+first failure is logged with its cause, and the session is marked with the first lost
+position as soon as the log accepts writes again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+from pipebus.eventlog.writer import Batch, DeliveryRecord, LogWriter
+from pipebus.projections import SessionState
+
+logger = logging.getLogger("pipebus.eventlog")
+
+HEARTBEAT_SECONDS = 5.0
+"""How often an idle recorder tells the log its session is still alive."""
+
+BATCH_ROWS = 20_000
+"""Most rows one transaction carries."""
+
+
+def resolve(waiters: list[asyncio.Future[None]]) -> None:
+    """Wake every waiter of a list and empty it."""
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
+    waiters.clear()
+
+
+class Committer:
+    """Commits what the recorder encoded, in order, through one writer.
+
+    Args:
+        writer: The session's log writer.
+        where: The log, for messages.
+        session_id: The session, for messages.
+    """
+
+    def __init__(self, writer: LogWriter, where: str, session_id: str) -> None:
+        self.writer = writer
+        self._where = where
+        self._session_id = session_id
+        self._chunks: deque[list[tuple[Any, ...]]] = deque()
+        self.backlog = 0
+        self._deliveries: list[DeliveryRecord] = []
+        self._snapshots: list[tuple[int, SessionState]] = []
+        self._wake = asyncio.Event()
+        self._busy = False
+        self._closing = False
+        self._room: list[asyncio.Future[None]] = []
+        self._commits: list[tuple[int, asyncio.Future[None]]] = []
+        self._idle: list[asyncio.Future[None]] = []
+        self.committed = 0
+        self.written = 0
+        self.lost = 0
+        self.first_lost_seq: int | None = None
+        self.failure: BaseException | None = None
+        self._loss_marked: tuple[int, int | None] = (0, None)
+
+    # --- what the recorder hands over --------------------------------------------------
+
+    def submit(self, rows: list[tuple[Any, ...]]) -> None:
+        """Queue a chunk of encoded rows."""
+        self._chunks.append(rows)
+        self.backlog += len(rows)
+        self._wake.set()
+
+    def add_delivery(self, record: DeliveryRecord) -> None:
+        """Queue a delivery record."""
+        self._deliveries.append(record)
+
+    def add_snapshot(self, seq: int, state: SessionState) -> None:
+        """Queue a snapshot taken after event ``seq``."""
+        self._snapshots.append((seq, state))
+
+    @property
+    def idle(self) -> bool:
+        """Whether nothing is queued and nothing is being committed."""
+        return not self._busy and not self._chunks and not self._deliveries and not self._snapshots
+
+    async def room(self, limit: int) -> None:
+        """Wait until fewer than ``limit`` encoded rows wait for a commit."""
+        while self.backlog >= limit:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._room.append(waiter)
+            await waiter
+
+    async def committed_up_to(self, seq: int) -> None:
+        """Wait until event ``seq`` is committed (or counted lost)."""
+        if self.committed >= seq:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._commits.append((seq, waiter))
+        self._wake.set()
+        await waiter
+
+    def idle_waiter(self) -> asyncio.Future[None]:
+        """A future resolved the next time the committer is idle."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idle.append(waiter)
+        self._wake.set()
+        return waiter
+
+    def wake(self) -> None:
+        """Look again (after the recorder's state changed)."""
+        self._wake.set()
+
+    def close(self) -> None:
+        """Commit what is queued, then end :meth:`run`."""
+        self._closing = True
+        self._wake.set()
+
+    # --- the loop ---------------------------------------------------------------------
+
+    async def run(self, nothing_to_come: Any) -> None:
+        """Commit until closed; ``nothing_to_come()`` says whether the encoder is idle."""
+        while True:
+            if not self._chunks and not self._deliveries and not self._snapshots:
+                if nothing_to_come():
+                    resolve(self._idle)
+                    if self._closing:
+                        return
+                self._wake.clear()
+                try:
+                    async with asyncio.timeout(HEARTBEAT_SECONDS):
+                        await self._wake.wait()
+                except TimeoutError:
+                    await self._commit(Batch([], [], []))  # a heartbeat: the session lives
+                continue
+            rows: list[tuple[Any, ...]] = []
+            while self._chunks and len(rows) < BATCH_ROWS:
+                rows.extend(self._chunks.popleft())
+            self.backlog -= len(rows)
+            resolve(self._room)
+            deliveries, self._deliveries = self._deliveries, []
+            snapshots, self._snapshots = self._snapshots, []
+            await self._commit(Batch(rows, deliveries, snapshots))
+
+    async def _commit(self, batch: Batch) -> None:
+        self._busy = True
+        try:
+            last = await self.writer.append(batch)
+        except Exception as exc:
+            self.fail(exc, count=len(batch.rows), first=batch.rows[0][1] if batch.rows else None)
+            await self.writer.discard_connection()
+        else:
+            self.written += len(batch.rows)
+            self.committed = max(self.committed, last)
+            if self.lost and self._loss_marked != (self.lost, self.first_lost_seq):
+                await self.mark_loss()
+        finally:
+            self._busy = False
+        if batch.rows and self._commits:
+            # Committed or counted lost: either way the senders waiting on it go on
+            # (and a strict recorder makes them raise).
+            top = batch.rows[-1][1]
+            done = [waiter for seq, waiter in self._commits if seq <= top]
+            self._commits = [(seq, waiter) for seq, waiter in self._commits if seq > top]
+            resolve(done)
+
+    def fail(self, error: BaseException, *, count: int, first: int | None = None) -> None:
+        """Count ``count`` lost events (the first failure is logged, with its cause)."""
+        if self.failure is None:
+            logger.error(
+                "event log %s cannot be written; the bus goes on, and lost events are "
+                "counted on session %s",
+                self._where,
+                self._session_id,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+            self.failure = error
+        self.lost += count
+        if first is not None and self.first_lost_seq is None:
+            self.first_lost_seq = first
+
+    async def mark_loss(self) -> None:
+        """Record the loss on the session (again later, if the log still fails)."""
+        if not self.lost:
+            return
+        try:
+            await self.writer.mark_lost(self.lost, self.first_lost_seq)
+            self._loss_marked = (self.lost, self.first_lost_seq)
+        except Exception as exc:  # still failing: counted, logged once already
+            self.fail(exc, count=0)
+            await self.writer.discard_connection()

@@ -1,0 +1,261 @@
+"""The writer process of an SQLite log: receives batches over a socket, commits, answers.
+
+Runs as a script of its own (``python writer_child.py --fd N --db PATH ...``; see
+:mod:`pipebus.eventlog.writer_process`), importing only the standard library, so it
+starts in a few tens of milliseconds and never runs application code. Its database
+work never competes with the recording process's event loop for the GIL.
+
+Frames are an 8-byte length then a pickle, both ways. A request is
+``(ticket, rows, deliveries, snapshots)`` or ``(ticket, "lost", lost, first_seq)``;
+requests already waiting are committed together in one transaction, and each gets
+``(ticket, last_position, error_text_or_None)``. End of input (the parent closed the
+socket, or died) ends the process once what arrived whole is committed.
+
+The recording process imports this module too, for the layout both sides share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import socket
+import sqlite3
+import struct
+import time
+from collections.abc import Iterator
+from itertools import chain
+from typing import Any
+
+HEADER = struct.Struct("!Q")
+
+EVENT_COLUMNS = (
+    "session_id",
+    "seq",
+    "message_id",
+    "time_ns",
+    "type",
+    "source",
+    "target",
+    "priority",
+    "local",
+    "job_id",
+    "runner",
+    "remote",
+    "payload",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "causation_id",
+)
+"""The events table's columns, in the order a row holds them."""
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-32000",
+    "PRAGMA wal_autocheckpoint=10000",
+)
+"""Set on every connection to an SQLite log (WAL: readers never block the writer)."""
+
+ERROR_TYPES = frozenset(
+    {"BusHandlerErrorMessage", "BusWorkerErrorMessage", "BusWorkerLocalErrorMessage"}
+)
+"""Event types that count as errors of their session."""
+
+ROWS_PER_STATEMENT = 50
+"""Events per INSERT statement (17 parameters each: 850, under SQLite's limit)."""
+
+_SEQ = EVENT_COLUMNS.index("seq")
+_TYPE = EVENT_COLUMNS.index("type")
+_ONE_ROW = "(" + ", ".join("?" * len(EVENT_COLUMNS)) + ")"
+_INSERT_INTO = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
+_INSERT_MANY = _INSERT_INTO + ", ".join([_ONE_ROW] * ROWS_PER_STATEMENT)
+_UPDATE_SESSION = (
+    "UPDATE sessions SET heartbeat_ns = ?, last_seq = max(last_seq, ?), errors = errors + ? "
+    "WHERE id = ?"
+)
+_MARK_LOST = "UPDATE sessions SET lost_events = ?, first_lost_seq = ? WHERE id = ?"
+_INSERT_DELIVERY = (
+    "INSERT INTO deliveries (session_id, message_id, subscriber, span_id, start_ns, end_ns, "
+    "error_type, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SNAPSHOT = "INSERT INTO snapshots (session_id, seq, created_ns, state) VALUES (?, ?, ?, ?)"
+
+
+class Channel:
+    """Length-prefixed pickles over a blocking socket, with a buffer of its own."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buffer = bytearray()
+        self._closed = False
+
+    def _fill(self, *, block: bool) -> bool:
+        if self._closed:
+            return False
+        self._sock.setblocking(block)
+        try:
+            chunk = self._sock.recv(1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return True
+        finally:
+            self._sock.setblocking(True)
+        if not chunk:
+            self._closed = True
+            return False
+        self._buffer += chunk
+        return True
+
+    def _frame_ready(self) -> bool:
+        if len(self._buffer) < HEADER.size:
+            return False
+        size: int = HEADER.unpack_from(self._buffer)[0]
+        return len(self._buffer) >= HEADER.size + size
+
+    def read(self) -> Any | None:
+        """The next frame (waiting for it), or None at end of input."""
+        while not self._frame_ready():
+            if not self._fill(block=True):
+                return None
+        size: int = HEADER.unpack_from(self._buffer)[0]
+        body = bytes(self._buffer[HEADER.size : HEADER.size + size])
+        del self._buffer[: HEADER.size + size]
+        return pickle.loads(body)
+
+    def waiting(self) -> bool:
+        """Whether a whole frame can be read without waiting."""
+        if not self._frame_ready():
+            self._fill(block=False)
+        return self._frame_ready()
+
+    def write(self, value: Any) -> None:
+        """Send one frame."""
+        body = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        self._sock.sendall(HEADER.pack(len(body)) + body)
+
+
+class Writer:
+    """The one connection writing the log, and how a group of requests is committed."""
+
+    def __init__(self, path: str, session_id: str, synchronous: str) -> None:
+        self._path = path
+        self._session_id = session_id
+        self._synchronous = synchronous
+        self._connection: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            connection = sqlite3.connect(self._path, isolation_level=None)
+            for pragma in SQLITE_PRAGMAS:
+                connection.execute(pragma)
+            connection.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._connection = connection
+        return self._connection
+
+    def drop(self) -> None:
+        """Close the connection (a failed one, or at the end)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except sqlite3.Error:
+                pass  # already broken: nothing to save
+
+    def commit(self, requests: list[tuple[Any, ...]]) -> int:
+        """Apply every request in one transaction; returns the last position written."""
+        connection = self._connect()
+        last = 0
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for request in requests:
+                if request[1] == "lost":
+                    connection.execute(_MARK_LOST, (request[2], request[3], self._session_id))
+                    continue
+                _, rows, deliveries, snapshots = request
+                _insert(connection, rows)
+                if rows:
+                    last = max(last, rows[-1][_SEQ])
+                errors = sum(1 for row in rows if row[_TYPE] in ERROR_TYPES)
+                connection.execute(
+                    _UPDATE_SESSION, (time.time_ns(), last, errors, self._session_id)
+                )
+                if deliveries:
+                    connection.executemany(_INSERT_DELIVERY, deliveries)
+                for seq, state in snapshots:
+                    connection.execute(
+                        _INSERT_SNAPSHOT, (self._session_id, seq, time.time_ns(), state)
+                    )
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return last
+
+
+def _insert(connection: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    # Many rows per statement: fewer calls, each doing more work in C.
+    whole = len(rows) - len(rows) % ROWS_PER_STATEMENT
+    if whole:
+        width = ROWS_PER_STATEMENT
+        connection.executemany(
+            _INSERT_MANY,
+            [tuple(chain.from_iterable(rows[i : i + width])) for i in range(0, whole, width)],
+        )
+    if whole < len(rows):
+        rest = rows[whole:]
+        statement = _INSERT_INTO + ", ".join([_ONE_ROW] * len(rest))
+        connection.execute(statement, tuple(chain.from_iterable(rest)))
+
+
+def _groups(channel: Channel, limit: int) -> Iterator[list[tuple[Any, ...]]]:
+    """Requests in groups: each one that arrives, plus those already waiting behind it."""
+    while (request := channel.read()) is not None:
+        group = [request]
+        rows = len(request[1]) if request[1] != "lost" else 0
+        while rows < limit and channel.waiting():
+            following = channel.read()
+            if following is None:
+                break
+            group.append(following)
+            rows += len(following[1]) if following[1] != "lost" else 0
+        yield group
+
+
+def serve(sock: socket.socket, path: str, session_id: str, synchronous: str) -> None:
+    """Commit what arrives until the socket closes."""
+    channel = Channel(sock)
+    writer = Writer(path, session_id, synchronous)
+    try:
+        for group in _groups(channel, limit=20_000):
+            try:
+                last, error = writer.commit(group), None
+            except Exception as exc:  # counted as lost by the parent, which logs it once
+                writer.drop()
+                last, error = -1, f"{type(exc).__name__}: {exc}"
+            for request in group:
+                channel.write((request[0], last, error))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the recording process is gone
+    finally:
+        writer.drop()
+        sock.close()
+
+
+def main() -> None:
+    """Entry point of the writer process."""
+    parser = argparse.ArgumentParser(
+        description="pipebus's SQLite log writer (started by the recorder)"
+    )
+    parser.add_argument("--fd", type=int, required=True, help="the socket to read batches from")
+    parser.add_argument("--db", required=True, help="the SQLite file")
+    parser.add_argument("--session", required=True)
+    parser.add_argument("--synchronous", choices=["NORMAL", "FULL"], default="NORMAL")
+    args = parser.parse_args()
+    serve(socket.socket(fileno=args.fd), args.db, args.session, args.synchronous)
+
+
+if __name__ == "__main__":
+    main()
