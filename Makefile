@@ -37,6 +37,7 @@ $(BENCH_VENV)/.installed:
 
 bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python -m benchmarks.run --pipecat-python $(BENCH_VENV)/bin/python
+	$(BIN)/python -m benchmarks.eventlog
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,12 +1,18 @@
 """The core benchmark scenarios, written once against the API pipebus shares with Pipecat.
 
-Run in a process of its own per library::
+Run in a process of its own per library (and per pipebus configuration)::
 
-    python -m benchmarks.scenarios --impl pipebus      # in .venv
-    python -m benchmarks.scenarios --impl pipecat      # in the Pipecat environment
+    python -m benchmarks.scenarios --impl pipebus            # in .venv, recording off
+    python -m benchmarks.scenarios --impl pipebus --record   # recording into SQLite
+    python -m benchmarks.scenarios --impl pipecat            # in the Pipecat environment
 
 It prints one JSON object: for each scenario, the rates of each repetition.
-Only the imports differ between the two libraries; the worker code is the same.
+Only the imports and the runner's construction differ between the two libraries; the
+worker code is the same. pipebus records by default, so the plain pipebus run passes
+``event_log=None``; ``--record`` gives each run a fresh SQLite file in a temporary
+directory (default durability). A recorded run's rate is measured until the last
+message is handled, like the others; the final ``runner.flush()`` (until every event
+is committed) is timed separately and reported as ``flush_s``.
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import gc
 import json
 import logging
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,17 +35,17 @@ from typing import Any
 def load_api(impl: str) -> SimpleNamespace:
     """The classes a scenario needs, from pipebus or from Pipecat."""
     if impl == "pipecat":
-        from loguru import logger
+        from loguru import logger  # type: ignore[import-not-found]
 
         logger.remove()  # no log output; Pipecat still formats its trace messages
-        from pipecat.bus import BusDataMessage
-        from pipecat.workers.base_worker import BaseWorker
-        from pipecat.workers.runner import WorkerRunner
+        from pipecat.bus import BusDataMessage  # type: ignore[import-not-found]
+        from pipecat.workers.base_worker import BaseWorker  # type: ignore[import-not-found]
+        from pipecat.workers.runner import WorkerRunner  # type: ignore[import-not-found]
     else:
         logging.disable(logging.WARNING)
         from pipebus import BaseWorker, BusDataMessage, WorkerRunner
     return SimpleNamespace(
-        BaseWorker=BaseWorker, BusDataMessage=BusDataMessage, WorkerRunner=WorkerRunner
+        impl=impl, BaseWorker=BaseWorker, BusDataMessage=BusDataMessage, WorkerRunner=WorkerRunner
     )
 
 
@@ -72,18 +80,48 @@ def build(api: SimpleNamespace) -> SimpleNamespace:
     return SimpleNamespace(Ping=Ping, Counter=Counter, Echo=Echo, Driver=Driver)
 
 
+@dataclass
+class Extras:
+    """What a recorded run measures besides its rate (one entry per repetition)."""
+
+    flush_s: list[float] = field(default_factory=list)
+    events: list[int] = field(default_factory=list)
+    most_buffered: list[int] = field(default_factory=list)
+
+
+def make_runner(api: SimpleNamespace, log_path: Path | None) -> Any:
+    """The runner of one run: Pipecat's as it comes; pipebus's recording into ``log_path``.
+
+    ``log_path=None`` turns pipebus's recording off (it records by default).
+    """
+    if api.impl == "pipecat":
+        return api.WorkerRunner(handle_sigint=False)
+    return api.WorkerRunner(handle_sigint=False, event_log=log_path)
+
+
 async def _with_runner(
     api: SimpleNamespace, workers: list[Any], body: Callable[[], Awaitable[float]]
 ) -> float:
-    runner = api.WorkerRunner(handle_sigint=False)
-    await runner.add_workers(*workers)
-    task = asyncio.create_task(runner.run(auto_end=False))
-    await asyncio.sleep(0.05)  # let every worker start and register (both libraries)
-    try:
-        return await body()
-    finally:
-        await runner.cancel()
-        await task
+    record: bool = api.record
+    with tempfile.TemporaryDirectory(prefix="pipebus-bench-") as directory:
+        runner = make_runner(api, Path(directory) / "events.db" if record else None)
+        await runner.add_workers(*workers)
+        task = asyncio.create_task(runner.run(auto_end=False))
+        await asyncio.sleep(0.05)  # let every worker start and register (both libraries)
+        if record:
+            await runner.wait_started()  # opening the log may take longer than that
+        try:
+            rate = await body()
+            if record:
+                start = time.perf_counter()
+                await runner.flush()
+                api.extras.flush_s.append(time.perf_counter() - start)
+                api.extras.events.append(runner.recorder.written)
+                api.extras.most_buffered.append(runner.recorder.most_buffered)
+            return rate
+        finally:
+            await runner.cancel()
+            await task
 
 
 async def fanout(
@@ -155,7 +193,7 @@ async def groups(api: SimpleNamespace, kinds: SimpleNamespace, width: int, count
     return await _with_runner(api, [driver, *(kinds.Echo(n) for n in names)], body)
 
 
-SCENARIOS: dict[str, tuple[str, Callable[..., Awaitable[float]], tuple[int, ...]]] = {
+SCENARIOS: dict[str, tuple[str, Callable[..., Coroutine[Any, Any, float]], tuple[int, ...]]] = {
     "fanout1": ("deliveries/s", fanout, (1, 50_000)),
     "fanout10": ("deliveries/s", fanout, (10, 10_000)),
     "targeted50": ("messages/s", targeted, (50, 20_000)),
@@ -164,18 +202,23 @@ SCENARIOS: dict[str, tuple[str, Callable[..., Awaitable[float]], tuple[int, ...]
 }
 
 
-async def run_all(impl: str, repeat: int, only: list[str] | None) -> dict[str, Any]:
+def run_all(impl: str, repeat: int, only: list[str] | None, record: bool) -> dict[str, Any]:
+    """Each scenario ``repeat`` times, each run in an event loop of its own."""
     api = load_api(impl)
+    api.record = record and impl == "pipebus"
     kinds = build(api)
     results: dict[str, Any] = {}
     for name, (unit, scenario, args) in SCENARIOS.items():
         if only and name not in only:
             continue
-        rates = []
+        api.extras = Extras()
+        rates: list[float] = []
         for _ in range(repeat):
             gc.collect()
-            rates.append(await scenario(api, kinds, *args))
+            rates.append(asyncio.run(scenario(api, kinds, *args)))
         results[name] = {"unit": unit, "rates": rates}
+        if api.record:
+            results[name].update(vars(api.extras))
     return results
 
 
@@ -184,9 +227,13 @@ def main() -> None:
     parser.add_argument("--impl", choices=["pipebus", "pipecat"], required=True)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", nargs="*")
+    parser.add_argument("--record", action="store_true", help="pipebus: record into SQLite")
     args = parser.parse_args()
-    results = asyncio.run(run_all(args.impl, args.repeat, args.only))
-    json.dump({"impl": args.impl, "python": sys.version.split()[0], "results": results}, sys.stdout)
+    if args.record and args.impl != "pipebus":
+        parser.error("--record is for --impl pipebus")
+    results = run_all(args.impl, args.repeat, args.only, args.record)
+    record = {"impl": args.impl, "record": args.record, "python": sys.version.split()[0]}
+    json.dump({**record, "results": results}, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,143 @@
+"""Sustained append (goal 2): 1,000,000 events through a recording runner's bus.
+
+One ``WorkerRunner`` records into a fresh SQLite file in a temporary directory, with the
+defaults (``durability="batch"``, ``log_buffer=50_000``, ``snapshot_every=2000``). A
+driver coroutine sends ``--events`` small data messages (``Sample``: a dict payload
+of four fields, like a partial transcript) with ``runner.bus.send()``; they are
+broadcasts that no subscriber takes, so the run measures the recording path: stamp,
+recorder buffer, encode, insert, commit. ``--counter`` adds one worker that counts
+them (the delivery path too).
+
+Measured: events/s from the first send until ``await runner.flush()`` returns (every
+event committed); the send phase alone; the final flush; RSS growth over the runner's
+baseline (taken once it runs, after a ``gc.collect()``): the peak during the run (the
+kernel's ``VmHWM``, reset at the start) and at the end (after the flush). The log is
+reopened afterwards to check that every event was stored.
+
+    python -m benchmarks.append [--events 1000000] [--counter]
+
+Prints one JSON object. ``python -m benchmarks.eventlog`` runs it and compares with
+the goals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import logging
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import peak_rss_mb, reset_peak_rss, rss_mb
+from pipebus import BaseWorker, BusDataMessage, BusMessage, WorkerRunner
+from pipebus.eventlog.store import EventLog
+
+
+@dataclass
+class Sample(BusDataMessage):
+    """A small data message: what an STT worker might broadcast many times a second."""
+
+    payload: dict[str, Any]
+
+
+class Counter(BaseWorker):
+    """Counts the samples it receives; ``done`` is set at the last one."""
+
+    def __init__(self, name: str, expected: int) -> None:
+        super().__init__(name)
+        self.count = 0
+        self.expected = expected
+        self.done = asyncio.Event()
+
+    async def on_bus_message(self, message: BusMessage) -> None:
+        await super().on_bus_message(message)
+        if isinstance(message, Sample):
+            self.count += 1
+            if self.count == self.expected:
+                self.done.set()
+
+
+def sample(i: int) -> Sample:
+    """The ``i``-th message."""
+    return Sample(
+        source="stt",
+        payload={"seq": i, "text": "and then we could meet on", "final": i % 10 == 0, "p": 0.93},
+    )
+
+
+async def measure(events: int, counter: bool, directory: Path) -> dict[str, Any]:
+    path = directory / "events.db"
+    runner = WorkerRunner(handle_sigint=False, event_log=path)
+    counting = Counter("consumer", events) if counter else None
+    if counting is not None:
+        await runner.add_workers(counting)
+    task = asyncio.create_task(runner.run(auto_end=False))
+    await runner.wait_started()
+    await runner.flush()
+    recorder = runner.recorder
+    assert recorder is not None, "the runner does not record"
+    gc.collect()
+    base = rss_mb()
+    peak_reset = reset_peak_rss()
+    bus = runner.bus
+    already = recorder.written
+
+    start = time.perf_counter()
+    for i in range(events):
+        await bus.send(sample(i))
+    sent = time.perf_counter()
+    if counting is not None:
+        await counting.done.wait()
+    handled = time.perf_counter()
+    await runner.flush()
+    end = time.perf_counter()
+
+    peak, after = peak_rss_mb(), rss_mb()
+    written, most_buffered, session = recorder.written - already, recorder.most_buffered, ""
+    session = runner.session_id
+    await runner.cancel()
+    await task
+    async with await EventLog.open(path) as log:
+        stored = await log.count(session)
+    return {
+        "events": events,
+        "counter": counter,
+        "events_per_s": events / (end - start),
+        "send_s": sent - start,
+        "handled_s": handled - start,
+        "flush_s": end - handled,
+        "total_s": end - start,
+        "written": written,
+        "stored": stored,
+        "most_buffered": most_buffered,
+        "rss_base_mb": base,
+        "rss_peak_growth_mb": peak - base if peak_reset else None,
+        "rss_end_growth_mb": after - base,
+        "db_mb": path.stat().st_size / 2**20,
+    }
+
+
+def run(events: int, counter: bool) -> dict[str, Any]:
+    logging.disable(logging.WARNING)
+    gc.collect()
+    with tempfile.TemporaryDirectory(prefix="pipebus-bench-") as directory:
+        return asyncio.run(measure(events, counter, Path(directory)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--counter", action="store_true", help="add a worker that counts them")
+    args = parser.parse_args()
+    result = run(args.events, args.counter)
+    json.dump({"python": sys.version.split()[0], **result}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Helpers shared by the event-log benchmarks: memory readings, timing, tables, results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+MB = 1024 * 1024
+
+
+def _status_kb(field: str) -> int | None:
+    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) in kB, if there is one."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def rss_mb() -> float:
+    """The process's resident set size now, in MB."""
+    kb = _status_kb("VmRSS")
+    if kb is None:  # not Linux: the peak is the best there is
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Restart the kernel's peak-RSS count (``VmHWM``) from now; False if not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mb() -> float:
+    """The peak RSS since :func:`reset_peak_rss` (else since the process started), in MB."""
+    kb = _status_kb("VmHWM")
+    if kb is None:
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024
+
+
+def summary_ms(seconds: list[float]) -> dict[str, float]:
+    """Min, median and max of some durations, in milliseconds."""
+    return {
+        "min_ms": min(seconds) * 1000,
+        "median_ms": statistics.median(seconds) * 1000,
+        "max_ms": max(seconds) * 1000,
+    }
+
+
+def verdict(value: float, goal: float, *, at_most: bool = False) -> str:
+    """``"met"``, or ``"MISSED"`` with the gap to the goal in percent."""
+    ok = value <= goal if at_most else value >= goal
+    if ok:
+        return "met"
+    gap = (value / goal - 1) * 100
+    return f"MISSED ({gap:+.0f}%)"
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table; columns after the first two are right-aligned."""
+    align = ["---" if i < 2 else "---:" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def commit() -> str | None:
+    """The checked-out commit (``+dirty`` if pipebus/ has local changes), if in a git tree."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "pipebus"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+    except OSError:
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "commit": commit(),
+    }
+
+
+def save(name: str, record: dict[str, Any], text: str) -> None:
+    """Write ``benchmarks/results/<name>.json`` and ``<name>.md``."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps({**machine(), **record}, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(text + "\n")
