@@ -11,8 +11,10 @@ them (the delivery path too).
 Measured: events/s from the first send until ``await runner.flush()`` returns (every
 event committed); the send phase alone; the final flush; RSS growth over the runner's
 baseline (taken once it runs, after a ``gc.collect()``): the peak during the run (the
-kernel's ``VmHWM``, reset at the start) and at the end (after the flush). The log is
-reopened afterwards to check that every event was stored.
+kernel's ``VmHWM``, reset at the start) and at the end (after the flush); and the
+peak RSS of the log's writer process (all of it: it exists only to record). The log
+is reopened afterwards to check that every event was stored. The log's own append
+rate, without the bus and the encoding, is :mod:`benchmarks.append_log`.
 
     python -m benchmarks.append [--events 1000000] [--counter]
 
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import peak_rss_mb, reset_peak_rss, rss_mb
+from benchmarks.common import child_peak_rss_mb, peak_rss_mb, reset_peak_rss, rss_mb
 from pipebus import BaseWorker, BusDataMessage, BusMessage, WorkerRunner
 from pipebus.eventlog.store import EventLog
 
@@ -98,7 +100,7 @@ async def measure(events: int, counter: bool, directory: Path) -> dict[str, Any]
     await runner.flush()
     end = time.perf_counter()
 
-    peak, after = peak_rss_mb(), rss_mb()
+    peak, after, writer_peak = peak_rss_mb(), rss_mb(), child_peak_rss_mb()
     written, most_buffered, session = recorder.written - already, recorder.most_buffered, ""
     session = runner.session_id
     await runner.cancel()
@@ -119,6 +121,7 @@ async def measure(events: int, counter: bool, directory: Path) -> dict[str, Any]
         "rss_base_mb": base,
         "rss_peak_growth_mb": peak - base if peak_reset else None,
         "rss_end_growth_mb": after - base,
+        "writer_rss_peak_mb": writer_peak,
         "db_mb": path.stat().st_size / 2**20,
     }
 

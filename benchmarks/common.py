@@ -17,10 +17,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 MB = 1024 * 1024
 
 
-def _status_kb(field: str) -> int | None:
-    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) in kB, if there is one."""
+def _status_kb(field: str, pid: int | str = "self") -> int | None:
+    """A ``/proc/<pid>/status`` memory field (``VmRSS``, ``VmHWM``) in kB, if there is one."""
     try:
-        with open("/proc/self/status") as status:
+        with open(f"/proc/{pid}/status") as status:
             for line in status:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
@@ -53,6 +53,36 @@ def peak_rss_mb() -> float:
     if kb is None:
         kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb / 1024
+
+
+def child_pids() -> list[int]:
+    """This process's child processes (Linux; else none)."""
+    pids: list[int] = []
+    for children in Path("/proc/self/task").glob("*/children"):
+        try:
+            pids += [int(pid) for pid in children.read_text().split()]
+        except OSError:
+            continue
+    return pids
+
+
+def child_peak_rss_mb() -> float | None:
+    """The peak RSS of this process's children (the log's writer process), summed, in MB."""
+    peaks = [kb for pid in child_pids() if (kb := _status_kb("VmHWM", pid)) is not None]
+    return sum(peaks) / 1024 if peaks else None
+
+
+def children_cpu_s() -> float | None:
+    """CPU seconds (user + system) used so far by this process's children, summed."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = None
+    for pid in child_pids():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def summary_ms(seconds: list[float]) -> dict[str, float]:

@@ -1,8 +1,10 @@
 """Profile one benchmark: where pipebus spends the time, on the loop and in other threads.
 
     python -m benchmarks.profile append [--events 200000] [--counter]
+    python -m benchmarks.profile append_log [--events 200000]   # this side of the socket
     python -m benchmarks.profile core jobs [--record]      # a core scenario, 3 runs
     python -m benchmarks.profile rebuild [--events 200000] [--phase rebuild|fold|state_at]
+        [--db PATH]    # a log from `benchmarks.rebuild --phase record`; else one is recorded
 
 Runs the benchmark under ``cProfile`` (the event-loop thread, and each other thread
 such as aiosqlite's, with a profiler of its own) and prints: the CPU seconds of each
@@ -15,18 +17,22 @@ read the shares, not the rates.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import os
 import pstats
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS
 
 _thread_profiles: list[tuple[str, cProfile.Profile]] = []
+_scratch = contextlib.ExitStack()
 _thread_cpu: dict[str, float] = {}
 
 
@@ -90,10 +96,18 @@ def target(args: argparse.Namespace) -> Callable[[cProfile.Profile], Any]:
         from benchmarks import append
 
         return lambda p: p.runcall(append.run, args.events or 200_000, args.counter)
+    if args.what == "append_log":
+        from benchmarks import append_log
+
+        return lambda p: p.runcall(append_log.run, args.events or 200_000, 1)
     if args.what == "rebuild":
         from benchmarks import rebuild
 
-        return lambda p: rebuild.run(args.events or 200_000, 20, p, args.phase)
+        path = args.db
+        if path is None:  # record one first, in a process of its own
+            path = Path(_scratch.enter_context(tempfile.TemporaryDirectory())) / "events.db"
+            rebuild.run_phase("record", path, "--events", str(args.events or 200_000))
+        return lambda p: p.runcall(rebuild.measure, args.phase, path)
     from benchmarks import scenarios
 
     scenarios.run_all("pipebus", 1, [args.scenario], args.record)  # warm-up: lazy imports
@@ -102,12 +116,13 @@ def target(args: argparse.Namespace) -> Callable[[cProfile.Profile], Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("what", choices=["append", "core", "rebuild"])
+    parser.add_argument("what", choices=["append", "append_log", "core", "rebuild"])
     parser.add_argument("scenario", nargs="?", default="jobs", help="core: which scenario")
     parser.add_argument("--events", type=int)
     parser.add_argument("--counter", action="store_true")
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--phase", default="rebuild", choices=["rebuild", "fold", "state_at"])
+    parser.add_argument("--db", type=Path, help="rebuild: a log recorded by benchmarks.rebuild")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
     run = target(args)
@@ -134,6 +149,7 @@ def main() -> None:
     print(text)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"profile-{name}.txt").write_text(text + "\n")
+    _scratch.close()
 
 
 if __name__ == "__main__":

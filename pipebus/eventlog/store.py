@@ -11,37 +11,31 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import Select, and_, func, insert, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pipebus._version import __version__
 from pipebus.errors import EventLogError
-from pipebus.eventlog.engine import create_engine, prepare_schema, reason
+from pipebus.eventlog.engine import create_engine, prepare_schema
+from pipebus.eventlog.queries import LogQueries
 from pipebus.eventlog.rows import SessionInfo, StoredEvent
-from pipebus.eventlog.schema import deliveries, events, sessions, snapshots
-from pipebus.eventlog.urls import default_location, describe
+from pipebus.eventlog.schema import events, sessions
+from pipebus.eventlog.urls import default_location
 from pipebus.eventlog.writer import LogWriter, SessionWriter
+from pipebus.eventlog.writer_child import EVENT_COLUMNS
 from pipebus.eventlog.writer_process import ProcessSqliteWriter
-from pipebus.projections import SessionState
-from pipebus.projections.snapshot import dump, load
 
 
-class EventLog:
+class EventLog(LogQueries):
     """An event log. Open it with :meth:`open` (or ``async with await EventLog.open()``).
 
     Args:
         engine: The database engine (see :func:`pipebus.eventlog.engine.create_engine`).
     """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
 
     @classmethod
     async def open(cls, location: str | Path | None = None, *, upgrade: bool = True) -> EventLog:
@@ -60,16 +54,6 @@ class EventLog:
             await engine.dispose()
             raise
         return cls(engine)
-
-    @property
-    def url(self) -> str:
-        """The log's URL, password hidden."""
-        return describe(self.engine.url.render_as_string(hide_password=True))
-
-    @property
-    def dialect(self) -> str:
-        """``"sqlite"`` or ``"postgresql"``."""
-        return self.engine.dialect.name
 
     async def close(self) -> None:
         """Close every connection of the log."""
@@ -206,7 +190,49 @@ class EventLog:
 
         ``worker`` matches the source or the target. ``descending`` reads backwards from
         ``stop`` (with ``limit``, the last events before it).
+
+        Raises:
+            EventLogError: If the log cannot be read.
         """
+        rows = await self.event_rows(
+            session_id,
+            start,
+            stop,
+            types=types,
+            worker=worker,
+            job_id=job_id,
+            limit=limit,
+            descending=descending,
+        )
+        found = [StoredEvent.from_row(row) for row in rows]
+        return found[::-1] if descending else found
+
+    async def event_rows(
+        self,
+        session_id: str,
+        start: int = 1,
+        stop: int | None = None,
+        *,
+        columns: Sequence[str] = EVENT_COLUMNS,
+        types: Sequence[str] | None = None,
+        worker: str | None = None,
+        job_id: str | None = None,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> list[Sequence[Any]]:
+        """The rows :meth:`events` reads, undecoded, with only the ``columns`` asked for.
+
+        The fast path for reading many events (a replay folding them): positional rows
+        (tuples on SQLite), in the order ``columns`` names them; see
+        :data:`~pipebus.eventlog.rows.FOLD_COLUMNS` and its ``fold_envelopes``.
+
+        Raises:
+            ValueError: If a column is not one of the events table's.
+            EventLogError: If the log cannot be read.
+        """
+        unknown = set(columns) - set(EVENT_COLUMNS)
+        if unknown:
+            raise ValueError(f"not columns of the events table: {', '.join(sorted(unknown))}")
         conditions = [events.c.session_id == session_id, events.c.seq >= start]
         if stop is not None:
             conditions.append(events.c.seq < stop)
@@ -217,13 +243,12 @@ class EventLog:
         if job_id is not None:
             conditions.append(events.c.job_id == job_id)
         order = events.c.seq.desc() if descending else events.c.seq
-        query: Select[Any] = select(events).where(and_(*conditions)).order_by(order)
+        query: Select[Any] = (
+            select(*(events.c[name] for name in columns)).where(and_(*conditions)).order_by(order)
+        )
         if limit is not None:
             query = query.limit(limit)
-        async with self._reading("read events") as connection:
-            rows = (await connection.execute(query)).all()
-        found = [StoredEvent.from_row(row) for row in rows]
-        return found[::-1] if descending else found
+        return await self._fetch(query, "read events")
 
     async def event(self, session_id: str, seq: int) -> StoredEvent | None:
         """The event at ``seq``, or None."""
@@ -252,75 +277,8 @@ class EventLog:
 
     async def count(self, session_id: str) -> int:
         """How many events the session holds (its last position)."""
-        async with self._reading("count events") as connection:
-            value = await connection.scalar(
-                select(func.coalesce(func.max(events.c.seq), 0)).where(
-                    events.c.session_id == session_id
-                )
-            )
-        return int(value or 0)
-
-    async def deliveries(
-        self, session_id: str, message_id: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Recorded deliveries (failures, or all with ``record_deliveries="all"``)."""
-        query = select(deliveries).where(deliveries.c.session_id == session_id)
-        if message_id is not None:
-            query = query.where(deliveries.c.message_id == message_id)
-        async with self._reading("read deliveries") as connection:
-            rows = (await connection.execute(query.order_by(deliveries.c.id))).all()
-        return [dict(row._mapping) for row in rows]
-
-    # --- snapshots ------------------------------------------------------------------------
-
-    async def snapshot_before(self, session_id: str, seq: int) -> SessionState | None:
-        """The latest snapshot taken at or before ``seq``, or None."""
-        query = (
-            select(snapshots.c.state)
-            .where(snapshots.c.session_id == session_id, snapshots.c.seq <= seq)
-            .order_by(snapshots.c.seq.desc())
-            .limit(1)
+        query = select(func.coalesce(func.max(events.c.seq), 0)).where(
+            events.c.session_id == session_id
         )
-        async with self._reading("read a snapshot") as connection:
-            data = await connection.scalar(query)
-        return load(data) if data is not None else None
-
-    async def save_snapshot(self, session_id: str, state: SessionState) -> None:
-        """Store a snapshot of ``state`` (taken after ``state.events`` events)."""
-        async with self._reading("save a snapshot") as connection:
-            exists = await connection.scalar(
-                select(snapshots.c.seq).where(
-                    snapshots.c.session_id == session_id, snapshots.c.seq == state.events
-                )
-            )
-            if exists is None:
-                await connection.execute(
-                    insert(snapshots).values(
-                        session_id=session_id,
-                        seq=state.events,
-                        created_ns=time.time_ns(),
-                        state=dump(state),
-                    )
-                )
-                await connection.commit()
-
-    async def snapshot_positions(self, session_id: str) -> list[int]:
-        """The positions at which the session has snapshots."""
-        query = (
-            select(snapshots.c.seq)
-            .where(snapshots.c.session_id == session_id)
-            .order_by(snapshots.c.seq)
-        )
-        async with self._reading("list snapshots") as connection:
-            return [int(seq) for seq in (await connection.execute(query)).scalars()]
-
-    # --- helpers ----------------------------------------------------------------------------
-
-    @asynccontextmanager
-    async def _reading(self, doing: str) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection whose driver errors become ``EventLogError``s."""
-        try:
-            async with self.engine.connect() as connection:
-                yield connection
-        except SQLAlchemyError as exc:
-            raise EventLogError(f"cannot {doing} in {self.url}: {reason(exc)}") from exc
+        rows = await self._fetch(query, "count events")
+        return int(rows[0][0] or 0) if rows else 0

@@ -35,7 +35,7 @@ from pipebus.types import JobStatus
 RUNNING = "running"
 """Status of a job that has not ended."""
 
-FINISHED_JOBS_KEPT = 1000
+FINISHED_JOBS_KEPT = 200
 """How many finished jobs the state remembers (oldest forgotten first)."""
 
 _ANSWERED = frozenset(status.value for status in JobStatus)

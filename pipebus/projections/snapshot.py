@@ -2,7 +2,9 @@
 
 JSON of plain lists (the state's NamedTuples in field order), compressed with zlib.
 Values that came from messages (responses, updates, payloads) go through the codec's
-value encoding, so bytes, enums and frames survive.
+value encoding, so bytes, enums and frames survive. A snapshot holding more finished
+jobs than this pipebus keeps (one taken by an earlier version) loads without the
+oldest of them, as the fold would have forgotten them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from immutables import Map
 from pipebus.core.codec import decode_value, encode_value
 from pipebus.errors import DecodeError
 from pipebus.projections import SessionState
+from pipebus.projections import jobs as jobs_projection
 from pipebus.projections.jobs import JobsState, JobState, WorkerJob
 from pipebus.projections.registry import RegistryState, WorkerInfo
 
@@ -63,9 +66,29 @@ def load(data: bytes) -> SessionState:
             document["oldest"],
             document["next"],
         )
-        return SessionState(registry, jobs_state, document["events"])
+        return SessionState(registry, _trimmed(jobs_state), document["events"])
     except (KeyError, TypeError, IndexError) as exc:
         raise DecodeError(f"snapshot is malformed: {exc!r}") from None
+
+
+def _trimmed(state: JobsState) -> JobsState:
+    """The state without the finished jobs beyond ``FINISHED_JOBS_KEPT``.
+
+    A snapshot taken by a pipebus that kept more finished jobs (earlier ones kept 1000)
+    forgets the oldest, as the fold does when one more job finishes.
+    """
+    kept = jobs_projection.FINISHED_JOBS_KEPT
+    jobs, finished, oldest = state.jobs, state.finished, state.oldest
+    if state.next - oldest <= kept:
+        return state
+    while state.next - oldest > kept:
+        old_id = finished[oldest]
+        finished = finished.delete(oldest)
+        oldest += 1
+        old = jobs.get(old_id)
+        if old is not None and old.finished:
+            jobs = jobs.delete(old_id)
+    return JobsState(jobs, finished, oldest, state.next)
 
 
 def _load_job(row: list[Any]) -> JobState:

@@ -2,27 +2,31 @@
 
 A step is an event's position in its session (1 to ``len(replay)``); the state at step
 N is what the registry and job projections held after event N. It is computed from
-the nearest snapshot at or before N, folding only the events the projections read,
-with the same ``apply`` the live runtime runs. Snapshots missing from a session (one
-recorded by several runners, say) are made on the way and stored for next time.
+the nearest state known at or before N (a stored snapshot, or a state this replay
+computed lately and keeps), folding only the events the projections read, with the
+same ``apply`` the live runtime runs. Snapshots missing from a session (one recorded
+by several runners, say) are made on the way and stored for next time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
+from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from pipebus.core.codec import wire_name
 from pipebus.errors import EventLogError
-from pipebus.eventlog.rows import SessionInfo, StoredEvent
+from pipebus.eventlog.rows import FOLD_COLUMNS, SessionInfo, StoredEvent, fold_envelopes
 from pipebus.eventlog.store import EventLog
 from pipebus.messages import JOB_MESSAGE_TYPES
-from pipebus.projections import EMPTY, SessionState, apply
+from pipebus.projections import EMPTY, SessionState, fold
 from pipebus.projections import registry as registry_projection
 from pipebus.projections.views import StateChanges, WorkerActivity, activity, changes
 
@@ -33,7 +37,12 @@ FOLDED_TYPES: tuple[str, ...] = tuple(
 )
 """Wire names of the message types the projections read; the others leave the state as is."""
 
+KEPT_STATES = 8
+"""How many states a replay keeps (the latest used); a step after one folds from there."""
+
 _PAGE = 5000
+_FOLD_PAGE = 20_000
+_SEQ = itemgetter(0)
 
 
 class SessionReplay:
@@ -47,6 +56,7 @@ class SessionReplay:
         self.info = info
         self._owns_log = owns_log
         self._length = info.events
+        self._states: OrderedDict[int, SessionState] = OrderedDict()
 
     @classmethod
     async def open(
@@ -172,11 +182,34 @@ class SessionReplay:
 
         Raises:
             IndexError: If there is no such step.
+            EventLogError: If the log cannot be read.
         """
         if not 0 <= step <= self._length:
             raise IndexError(f"step {step} is outside 0..{self._length}")
-        base = await self.log.snapshot_before(self.info.id, step) or EMPTY
-        return await self._fold(base, step)
+        known = self._states.get(step)
+        if known is not None:
+            self._states.move_to_end(step)
+            return known
+        base = self._kept_before(step)
+        stored = await self.log.snapshot_before(self.info.id, step, after=base.events)
+        if stored is not None:
+            base = self._keep(stored)
+        return self._keep(await self._fold(base, step))
+
+    async def rebuild(self, step: int | None = None) -> SessionState:
+        """The state at ``step`` (default: the last) folded from the first event.
+
+        Reads no snapshot and stores none: what the projections compute from the
+        events alone (to check the stored snapshots, or after changing a projection).
+
+        Raises:
+            IndexError: If there is no such step.
+            EventLogError: If the log cannot be read.
+        """
+        step = self._length if step is None else step
+        if not 0 <= step <= self._length:
+            raise IndexError(f"step {step} is outside 0..{self._length}")
+        return await self._fold(EMPTY, step, save=False)
 
     async def activity_at(self, step: int) -> dict[str, WorkerActivity]:
         """What each worker is doing after the event at ``step``."""
@@ -186,20 +219,50 @@ class SessionReplay:
         """What changed in the registry and jobs from step ``before`` to step ``after``."""
         return changes(await self.state_at(before), await self.state_at(after))
 
-    async def _fold(self, state: SessionState, step: int) -> SessionState:
+    def _kept_before(self, step: int) -> SessionState:
+        """The latest kept state at or before ``step`` (else the empty state)."""
+        best = max((at for at in self._states if at <= step), default=None)
+        if best is None:
+            return EMPTY
+        self._states.move_to_end(best)
+        return self._states[best]
+
+    def _keep(self, state: SessionState) -> SessionState:
+        self._states[state.events] = state
+        self._states.move_to_end(state.events)
+        while len(self._states) > KEPT_STATES:
+            self._states.popitem(last=False)
+        return state
+
+    async def _fold(self, state: SessionState, step: int, *, save: bool = True) -> SessionState:
+        """Fold the events after ``state`` up to ``step``, storing missing snapshots.
+
+        Reads only the rows of the types the projections fold, and of those only what
+        they read (see ``fold_envelopes``), and decodes each as ``fold()`` takes it.
+        """
         every = max(1, self.info.snapshot_every)
-        next_snapshot = (state.events // every + 1) * every
-        position = state.events
+        next_snapshot = (state.events // every + 1) * every if save else step + 1
+        session, position = self.info.id, state.events
         while position < step:
-            page = await self.log.events(
-                self.info.id, position + 1, step + 1, types=FOLDED_TYPES, limit=_PAGE
+            rows = await self.log.event_rows(
+                session,
+                position + 1,
+                step + 1,
+                columns=FOLD_COLUMNS,
+                types=FOLDED_TYPES,
+                limit=_FOLD_PAGE,
             )
-            for found in page:
-                while next_snapshot < found.seq:
+            done = 0
+            while rows and next_snapshot < rows[-1][0]:
+                # Fold up to the snapshot's position, store it, go on.
+                cut = bisect.bisect_right(rows, next_snapshot, lo=done, key=_SEQ)
+                state = fold(fold_envelopes(rows[done:cut], session), state)
+                done = cut
+                while next_snapshot < rows[cut][0]:
                     await self._save(state._replace(events=next_snapshot))
                     next_snapshot += every
-                state = apply(state, found.envelope())
-            position = page[-1].seq if len(page) == _PAGE else step
+            state = fold(fold_envelopes(rows[done:] if done else rows, session), state)
+            position = rows[-1][0] if len(rows) == _FOLD_PAGE else step
         while next_snapshot <= step and next_snapshot <= self._length:
             await self._save(state._replace(events=next_snapshot))
             next_snapshot += every
