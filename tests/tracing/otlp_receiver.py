@@ -1,0 +1,113 @@
+"""A real OTLP/HTTP trace receiver on loopback, decoding what it gets with the OTLP protobufs.
+
+Good enough to stand in for a collector: it accepts ``POST /v1/traces`` with an
+``ExportTraceServiceRequest`` (protobuf, gzip or not), keeps the spans, and answers
+as OTLP asks. ``refuse`` makes it answer 400 instead.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+from tests.tracing.trees import Span
+
+_KINDS = {
+    ProtoSpan.SPAN_KIND_INTERNAL: "internal",
+    ProtoSpan.SPAN_KIND_PRODUCER: "producer",
+    ProtoSpan.SPAN_KIND_CONSUMER: "consumer",
+}
+
+
+class Receiver:
+    """What the receiver got: spans, and the resources they came with."""
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+        self.requests = 0
+        self.refuse = False
+        self.services: set[str] = set()
+        self.url = ""
+        self._lock = threading.Lock()
+
+    def take(self, body: bytes) -> None:
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        with self._lock:
+            self.requests += 1
+            for resource_spans in request.resource_spans:
+                for attribute in resource_spans.resource.attributes:
+                    if attribute.key == "service.name":
+                        self.services.add(attribute.value.string_value)
+                for scope_spans in resource_spans.scope_spans:
+                    self.spans.extend(_span(span) for span in scope_spans.spans)
+
+
+def _value(value: object) -> object:
+    kind = value.WhichOneof("value")  # type: ignore[attr-defined]
+    if kind == "array_value":
+        return tuple(_value(item) for item in value.array_value.values)  # type: ignore[attr-defined]
+    return getattr(value, kind)
+
+
+def _span(span: ProtoSpan) -> Span:
+    return Span(
+        int.from_bytes(span.trace_id, "big"),
+        int.from_bytes(span.span_id, "big"),
+        int.from_bytes(span.parent_span_id, "big") if span.parent_span_id else 0,
+        span.name,
+        _KINDS[span.kind],
+        span.status.code == Status.STATUS_CODE_ERROR,
+        span.start_time_unix_nano,
+        span.end_time_unix_nano,
+        {attribute.key: _value(attribute.value) for attribute in span.attributes},
+        tuple(event.name for event in span.events),
+    )
+
+
+@contextmanager
+def otlp_receiver() -> Iterator[Receiver]:
+    """A receiver listening on 127.0.0.1 (a free port) for the block; ``.url`` is its base."""
+    receiver = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            if self.path != "/v1/traces" or receiver.refuse:
+                self.send_response(400)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            receiver.take(body)
+            answer = ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

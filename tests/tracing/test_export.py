@@ -1,0 +1,191 @@
+"""Exporting recorded sessions: the same spans live tracing reported, over real OTLP too."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from pipebus.eventlog.store import EventLog
+from pipebus.tracing import configure, export_session
+from tests.cli import pipebus
+from tests.tracing.otlp_receiver import otlp_receiver
+from tests.tracing.scenario import run_scenario
+from tests.tracing.test_live_spans import expected_job_tree
+from tests.tracing.trees import Span, find, of_sdk, tree
+
+
+def comparable(spans: list[Span]) -> set[tuple[object, ...]]:
+    """Everything about each span, as a set (the order spans arrive in does not matter)."""
+    return {
+        (
+            s.trace_id,
+            s.span_id,
+            s.parent_span_id,
+            s.name,
+            s.kind,
+            s.error,
+            s.start_ns,
+            s.end_ns,
+            tuple(sorted(s.attributes.items())),
+            s.events,
+        )
+        for s in spans
+    }
+
+
+async def exported(log_file: Path, session_id: str) -> list[Span]:
+    exporter = InMemorySpanExporter()
+    async with await EventLog.open(log_file) as log:
+        await export_session(log, session_id, exporter=exporter)
+    return of_sdk(exporter.get_finished_spans())
+
+
+async def test_a_session_recorded_with_all_deliveries_exports_exactly_the_live_spans(
+    tmp_path: Path,
+) -> None:
+    live = InMemorySpanExporter()
+    settings = configure(exporter=live, batch=False, make_default=False)
+    runner = await run_scenario(
+        tracing=settings, event_log=tmp_path / "log.db", record_deliveries="all"
+    )
+    live_spans = of_sdk(live.get_finished_spans())
+    assert len(live_spans) > 50
+    assert comparable(await exported(tmp_path / "log.db", runner.session_id)) == comparable(
+        live_spans
+    )
+
+
+async def test_a_session_recorded_untraced_still_exports_its_job_waterfall(
+    tmp_path: Path,
+) -> None:
+    runner = await run_scenario(tracing=False, event_log=tmp_path / "log.db")
+    spans = await exported(tmp_path / "log.db", runner.session_id)
+    [job] = find(spans, "job answer")
+    assert tree(spans, job) == expected_job_tree()
+    runs = find(spans, "process BusJobRequestMessage")
+    assert {run.attributes.get("pipebus.timing") for run in runs} == {"inferred"}
+    [failed] = [run for run in runs if run.error]
+    assert failed.attributes["error.type"] == "RuntimeError"
+
+
+async def test_live_and_exported_spans_reach_a_real_otlp_collector_identical(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with otlp_receiver() as live_collector:
+        settings = configure(exporter="otlp", endpoint=live_collector.url, make_default=False)
+        runner = await run_scenario(
+            tracing=settings, event_log=tmp_path / "log.db", record_deliveries="all"
+        )
+        settings.provider.shutdown()
+    assert live_collector.services == {"pipebus"}
+    with otlp_receiver() as export_collector:
+        run = await asyncio.to_thread(
+            pipebus,
+            capsys,
+            "export",
+            runner.session_id[:8],
+            "--otlp",
+            export_collector.url,
+            "--db",
+            str(tmp_path / "log.db"),
+        )
+    assert run.status == 0, run.err
+    assert f"exported {len(export_collector.spans)} spans" in run.out
+    assert len(live_collector.spans) > 50
+    assert comparable(export_collector.spans) == comparable(live_collector.spans)
+    [job] = find(export_collector.spans, "job answer")
+    assert tree(export_collector.spans, job) == expected_job_tree()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_an_unreachable_collector_is_a_clear_error_and_the_log_is_unchanged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "log.db"
+    runner = await run_scenario(tracing=False, event_log=log_file)
+    before = digest(log_file)
+    url = f"http://127.0.0.1:{closed_port()}"
+    run = await asyncio.to_thread(
+        pipebus, capsys, "export", "last", "--otlp", url, "--timeout", "1", "--db", str(log_file)
+    )
+    assert run.status == 1
+    assert run.err.startswith("pipebus: error: the collector did not take the spans (")
+    assert "0 spans had been sent before" in run.err
+    assert digest(log_file) == before
+    assert runner.session_id
+
+
+async def test_a_collector_that_refuses_the_spans_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "log.db"
+    await run_scenario(tracing=False, event_log=log_file)
+    with otlp_receiver() as collector:
+        collector.refuse = True
+        run = await asyncio.to_thread(
+            pipebus, capsys, "export", "--otlp", collector.url, "--db", str(log_file)
+        )
+    assert run.status == 1
+    assert "400" in run.err
+
+
+async def test_json_export_writes_otlp_json_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "log.db"
+    runner = await run_scenario(tracing=False, event_log=log_file)
+    out = tmp_path / "spans.jsonl"
+    run = await asyncio.to_thread(
+        pipebus, capsys, "export", "--json", str(out), "--db", str(log_file)
+    )
+    assert run.status == 0, run.err
+    requests = [json.loads(line) for line in out.read_text().splitlines()]
+    spans = [
+        span
+        for request in requests
+        for resource in request["resourceSpans"]
+        for scope in resource["scopeSpans"]
+        for span in scope["spans"]
+    ]
+    assert f"exported {len(spans)} spans" in run.out
+    expected = await exported(log_file, runner.session_id)
+    assert {(int(s["spanId"], 16), s["name"]) for s in spans} == {
+        (s.span_id, s.name) for s in expected
+    }
+    [job] = [s for s in spans if s["name"] == "job answer"]
+    assert job["kind"] == 1 and job["status"]["code"] == 2
+    assert len(job["traceId"]) == 32 and len(job["spanId"]) == 16
+    assert {"key": "pipebus.job.name", "value": {"stringValue": "answer"}} in job["attributes"]
+
+
+def test_export_needs_somewhere_to_send(capsys: pytest.CaptureFixture[str]) -> None:
+    run = pipebus(capsys, "export", "last")
+    assert run.status == 1
+    assert "--otlp URL, --json FILE" in run.err
+
+
+def test_a_malformed_collector_url_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    run = pipebus(capsys, "export", "--otlp", "localhost:4318")
+    assert run.status == 1
+    assert "'localhost:4318' is not an http(s) URL" in run.err
+
+
+async def test_export_session_needs_an_exporter_or_a_file(tmp_path: Path) -> None:
+    async with await EventLog.open(tmp_path / "log.db") as log:
+        with pytest.raises(ValueError, match="exporter, a JSON file"):
+            await export_session(log, "last", json_file=None)

@@ -1,0 +1,73 @@
+"""Span trees in a comparable form: nested tuples, independent of ids and timing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Span:
+    """What a test compares of a span, from any source (SDK span, OTLP protobuf)."""
+
+    trace_id: int
+    span_id: int
+    parent_span_id: int
+    name: str
+    kind: str
+    error: bool
+    start_ns: int
+    end_ns: int
+    attributes: dict[str, Any]
+    events: tuple[str, ...] = ()
+
+
+def of_sdk(spans: Iterable[Any]) -> list[Span]:
+    """Spans from OpenTelemetry SDK ``ReadableSpan``s."""
+    return [
+        Span(
+            span.context.trace_id,
+            span.context.span_id,
+            span.parent.span_id if span.parent is not None else 0,
+            span.name,
+            span.kind.name.lower(),
+            span.status.status_code.name == "ERROR",
+            span.start_time,
+            span.end_time,
+            dict(span.attributes),
+            tuple(event.name for event in span.events),
+        )
+        for span in spans
+    ]
+
+
+def who(span: Span) -> str:
+    attributes = span.attributes
+    return str(
+        attributes.get("pipebus.subscriber")
+        or attributes.get("messaging.destination.name")
+        or attributes.get("pipebus.job.name")
+        or ""
+    )
+
+
+def tree(spans: list[Span], root: Span) -> tuple[Any, ...]:
+    """``(name, kind, who, error, (children...))`` below ``root``, children in a stable order."""
+    children: dict[int, list[Span]] = {}
+    for span in spans:
+        children.setdefault(span.parent_span_id, []).append(span)
+
+    def node(span: Span) -> tuple[Any, ...]:
+        kids = sorted((node(child) for child in children.get(span.span_id, [])), key=repr)
+        return (span.name, span.kind, who(span), span.error, tuple(kids))
+
+    return node(root)
+
+
+def find(spans: list[Span], name: str) -> list[Span]:
+    return [span for span in spans if span.name == name]
+
+
+def by_id(spans: list[Span]) -> dict[int, Span]:
+    return {span.span_id: span for span in spans}
