@@ -2,7 +2,11 @@
 
 The public API: the names of Pipecat's worker bus (so code ports by changing its
 imports) plus pipebus's own additions. Everything public is importable from here.
+The Redis buses load on first use (``pipebus.RedisBus``), so ``import pipebus`` does
+not import ``redis``.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from pipebus._version import __version__
 from pipebus.bus import (
@@ -41,6 +45,7 @@ from pipebus.messages import (
     BusCancelWorkerMessage,
     BusDataMessage,
     BusDeactivateWorkerMessage,
+    BusDecodeErrorMessage,
     BusEndMessage,
     BusEndWorkerMessage,
     BusFrameMessage,
@@ -59,7 +64,10 @@ from pipebus.messages import (
     BusLocalMessage,
     BusMessage,
     BusRecordOnly,
+    BusRunnerHeartbeatMessage,
+    BusRunnerLeftMessage,
     BusSystemMessage,
+    BusTransportGapMessage,
     BusTTSSpeakMessage,
     BusWorkerErrorMessage,
     BusWorkerLocalErrorMessage,
@@ -86,6 +94,21 @@ from pipebus.workers.decorators import job, worker_ready
 from pipebus.workers.job_group import JobContext, JobGroup, JobGroupContext
 from pipebus.workers.runner import WorkerRunner
 
+if TYPE_CHECKING:
+    from pipebus.transports import RedisBus, RedisStreamBus, TransportStats
+
+_LAZY = {"RedisBus", "RedisStreamBus", "TransportStats"}
+"""Names loaded on first use, from ``pipebus.transports`` (which imports redis)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import pipebus.transports
+
+        return getattr(pipebus.transports, name)
+    raise AttributeError(f"module 'pipebus' has no attribute {name!r}")
+
+
 __all__ = [
     "AsyncQueueBus",
     "BaseWorker",
@@ -95,6 +118,7 @@ __all__ = [
     "BusCancelWorkerMessage",
     "BusDataMessage",
     "BusDeactivateWorkerMessage",
+    "BusDecodeErrorMessage",
     "BusEndMessage",
     "BusEndWorkerMessage",
     "BusError",
@@ -115,12 +139,15 @@ __all__ = [
     "BusMessage",
     "BusNetwork",
     "BusRecordOnly",
+    "BusRunnerHeartbeatMessage",
+    "BusRunnerLeftMessage",
     "BusStats",
     "BusSubscriber",
     "BusSubscription",
     "BusSystemMessage",
     "BusTTSSpeakMessage",
     "BusTap",
+    "BusTransportGapMessage",
     "BusWorkerErrorMessage",
     "BusWorkerLocalErrorMessage",
     "BusWorkerReadyMessage",
@@ -149,8 +176,11 @@ __all__ = [
     "LiveJobs",
     "NetworkBus",
     "PipebusError",
+    "RedisBus",
+    "RedisStreamBus",
     "SchemaVersionError",
     "TransportError",
+    "TransportStats",
     "WorkerActivationArgs",
     "WorkerBus",
     "WorkerError",

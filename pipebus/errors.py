@@ -11,6 +11,7 @@
     │   └── DecodeError           bytes that are not a valid envelope of a registered type
     ├── EventLogError             the event log cannot be opened, read or written
     │   └── SchemaVersionError    the log was written by a newer pipebus
+    ├── TracingError              tracing misconfigured, or a collector refused an export
     ├── WorkerError               a worker was used wrongly (no active job, re-parenting, ...)
     └── JobError                  a job did not complete (error, failure, cancel, timeout)
         └── JobGroupError         the same, for a group of workers
@@ -58,6 +59,10 @@ class EventLogError(PipebusError):
 
 class SchemaVersionError(EventLogError):
     """The event log's schema is newer than this version of pipebus."""
+
+
+class TracingError(PipebusError):
+    """Tracing is misconfigured, or a collector refused or could not take spans."""
 
 
 class WorkerError(PipebusError, RuntimeError):

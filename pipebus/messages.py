@@ -4,10 +4,12 @@ A message is a dataclass. Its priority class is its base: :class:`BusDataMessage
 (normal priority, FIFO) or :class:`BusSystemMessage` (delivered ahead of queued data).
 :class:`BusLocalMessage` marks a message that never leaves its runner.
 
-pipebus adds three types of its own, at the end of this module:
+pipebus adds types of its own, at the end of this module:
 ``BusWorkerStoppedMessage`` (a worker stopped; registries forget it) and two
 record-only events that are written to the event log but never delivered:
-``BusHandlerErrorMessage`` and ``BusJobGroupFinishedMessage``.
+``BusHandlerErrorMessage`` and ``BusJobGroupFinishedMessage``. Runners on a network
+transport (Redis) also exchange heartbeats and goodbyes, and record what their
+transport could not decode and when it was cut off.
 
 Every subclass registers with the codec's catalog when it is defined, under its class
 name or the ``wire_name`` it gives (``class Hello(BusDataMessage, wire_name="app.Hello")``).
@@ -356,3 +358,13 @@ JOB_MESSAGE_TYPES: tuple[type[BusMessage], ...] = (
     BusJobGroupFinishedMessage,
 )
 """The message types that belong to a job (they carry ``job_id``)."""
+
+
+# The network transports' own messages live in pipebus.network_messages; importing them
+# here keeps ``pipebus.messages`` the one place that names every type.
+from pipebus.network_messages import (  # noqa: E402, F401  (re-exported; they subclass the bases above)
+    BusDecodeErrorMessage,
+    BusRunnerHeartbeatMessage,
+    BusRunnerLeftMessage,
+    BusTransportGapMessage,
+)

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pipebus.bus.context import ActiveDelivery, current_delivery
 from pipebus.bus.subscriber import BusSubscriber
 from pipebus.bus.subscription import BusSubscription
-from pipebus.bus.taps import BusTap, DeliveryTap, SendGate, TapSet
+from pipebus.bus.taps import BusTap, DeliveryTap, SendGate, TapSet, TraceBridge
 from pipebus.core.envelope import Envelope
 from pipebus.core.routing import Delivery, delivery_of, job_id_of
 from pipebus.errors import BusError, DuplicateNameError
 from pipebus.messages import BusHandlerErrorMessage, BusMessage
+from pipebus.tracing.ids import root_trace_id
 
 logger = logging.getLogger("pipebus.bus")
 
@@ -79,6 +80,7 @@ class WorkerBus(ABC):
         self._broadcast: dict[type, list[BusSubscription]] = {}
         self._observers: list[BusSubscription] = []
         self.taps = TapSet()
+        self.trace_bridge: TraceBridge | None = None
         self._running = False
         self._received = 0
         self._handler_errors = 0
@@ -240,18 +242,30 @@ class WorkerBus(ABC):
         return self.stamp(message)
 
     def stamp(self, message: BusMessage) -> Envelope:
-        """Build the envelope of a message sent on this bus and show it to the taps."""
+        """Build the envelope of a message sent on this bus and show it to the taps.
+
+        Its trace context: the handler's delivery span is its parent when one is
+        running (or the application's own span, when tracing is on and one is
+        current); otherwise it starts a trace. A job's messages sent outside any
+        handler share one trace, derived from the job id.
+        """
         self._seq = seq = self._seq + 1
+        job_id = job_id_of(message)
         delivery = current_delivery.get()
-        if delivery is None:
-            trace_id = random.getrandbits(128) or 1
+        outer = self.trace_bridge.parent(delivery) if self.trace_bridge is not None else None
+        if outer is not None:
+            trace_id, parent_span_id, trace_state = outer
+            causation_id = delivery.envelope.message_id if delivery is not None else None
+        elif delivery is None:
+            trace_id = root_trace_id(job_id) if job_id is not None else random.getrandbits(128) or 1
             parent_span_id = 0
-            causation_id = None
+            causation_id = trace_state = None
         else:
             cause = delivery.envelope
             trace_id = cause.trace_id
             parent_span_id = delivery.span_id
             causation_id = cause.message_id
+            trace_state = cause.trace_state
         envelope = Envelope(
             message,
             self._id_prefix + str(seq),
@@ -264,7 +278,8 @@ class WorkerBus(ABC):
             parent_span_id,
             causation_id,
             False,
-            job_id_of(message),
+            job_id,
+            trace_state,
         )
         self.taps.show(envelope)
         return envelope

@@ -7,10 +7,10 @@ its cause and continues its trace.
 
 from __future__ import annotations
 
-import random
 from contextvars import ContextVar
 
 from pipebus.core.envelope import Envelope
+from pipebus.tracing.ids import delivery_span_id, name_key
 
 
 class ActiveDelivery:
@@ -19,8 +19,6 @@ class ActiveDelivery:
     Attributes:
         envelope: The message's envelope.
         subscriber: The subscriber handling it.
-        span_id: 64-bit id of this delivery (consumer) span; messages sent by the
-            handler are its children.
         start_ns: Unix time at which the handler started, in nanoseconds.
     """
 
@@ -34,9 +32,14 @@ class ActiveDelivery:
 
     @property
     def span_id(self) -> int:
-        """The delivery span's id, drawn the first time anything asks for it."""
+        """The id of this delivery's (consumer) span; messages the handler sends are its children.
+
+        Derived from the message's send span and the subscriber's name (see
+        :func:`pipebus.tracing.ids.delivery_span_id`), so an export of the recorded
+        session names the span as the live tracer did. Computed on first use.
+        """
         if not self._span_id:
-            self._span_id = random.getrandbits(64) or 1
+            self._span_id = delivery_span_id(self.envelope.span_id, name_key(self.subscriber))
         return self._span_id
 
 

@@ -182,6 +182,8 @@ class BusSubscription:
                 self.delivered += 1
                 delivery = ActiveDelivery(envelope, name, time.time_ns())
                 token = current_delivery.set(delivery)
+                bridge = bus.trace_bridge
+                entered = bridge.enter(delivery) if bridge is not None else None
                 self._busy += 1
                 error: BaseException | None = None
                 try:
@@ -198,6 +200,8 @@ class BusSubscription:
                 finally:
                     self._busy -= 1
                     current_delivery.reset(token)
+                    if bridge is not None:
+                        bridge.leave(entered)
                 if taps.delivery_taps:
                     taps.show_delivery(delivery, error)
             if tracks_jobs and envelope.job_id is not None:

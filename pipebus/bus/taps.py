@@ -57,6 +57,28 @@ class SendGate(Protocol):
         """Wait until the sender may go on."""
 
 
+class TraceBridge(Protocol):
+    """Joins the bus's trace context to an application's tracer (OpenTelemetry).
+
+    Installed by live tracing only (:attr:`WorkerBus.trace_bridge`); with none, the
+    bus pays nothing for it.
+    """
+
+    def parent(self, delivery: ActiveDelivery | None) -> tuple[int, int, str | None] | None:
+        """The application's current span, if it is not ``delivery``'s own span.
+
+        Returns:
+            ``(trace_id, span_id, tracestate)`` to send under, or None to send under
+            ``delivery`` (or start a trace when there is none).
+        """
+
+    def enter(self, delivery: ActiveDelivery) -> object:
+        """Make ``delivery``'s span current for the application while its handler runs."""
+
+    def leave(self, token: object) -> None:
+        """Undo :meth:`enter` (given what it returned)."""
+
+
 class TapSet:
     """The taps of one bus: who sees which envelopes, and how often a tap failed.
 

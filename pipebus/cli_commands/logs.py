@@ -54,8 +54,8 @@ def require_existing(location: str) -> None:
 
 
 @asynccontextmanager
-async def opened_log(args: argparse.Namespace) -> AsyncIterator[EventLog]:
-    """The command's log, opened (and upgraded if older), closed on exit.
+async def opened_log(args: argparse.Namespace, *, upgrade: bool = True) -> AsyncIterator[EventLog]:
+    """The command's log, opened (and upgraded if older, unless not to), closed on exit.
 
     Raises:
         CommandError: If the log is a SQLite file that does not exist.
@@ -63,7 +63,7 @@ async def opened_log(args: argparse.Namespace) -> AsyncIterator[EventLog]:
     """
     location = location_of(args)
     require_existing(location)
-    log = await EventLog.open(location)
+    log = await EventLog.open(location, upgrade=upgrade)
     try:
         yield log
     finally:

@@ -84,11 +84,12 @@ def _add_json_option(parser: argparse.ArgumentParser, each: str) -> None:
 
 
 def add_commands(commands: Commands) -> None:
-    """Add ``sessions``, ``show``, ``state``, ``replay`` and ``db`` to the ``pipebus`` command."""
+    """Add ``sessions``, ``show``, ``state``, ``replay``, ``export`` and ``db`` to ``pipebus``."""
     _add_sessions(commands)
     _add_show(commands)
     _add_state(commands)
     _add_replay(commands)
+    _add_export(commands)
     _add_db(commands)
 
 
@@ -198,6 +199,59 @@ def _add_replay(commands: Commands) -> None:
     )
     add_db_option(parser)
     parser.set_defaults(run=lazy("replay"))
+
+
+def _add_export(commands: Commands) -> None:
+    parser = _command(
+        commands,
+        "export",
+        "send a recorded session's spans to an OTLP collector, or write OTLP JSON",
+        "Rebuild a recorded session's OpenTelemetry spans (every send, every delivery, "
+        "every job group) with their recorded times, trace ids, span ids and parents, and "
+        "send them to a collector over OTLP, or write them as OTLP JSON lines (one export "
+        "request per line, as the Collector's otlpjsonfile receiver reads). A session "
+        "recorded with record_deliveries='all' exports exactly the spans live tracing "
+        "reported; otherwise deliveries without a recorded timing are inferred from what "
+        "their handlers sent. The log is only read. A collector that refuses the spans or "
+        "cannot be reached is an error (exit status 1).",
+        "  pipebus export last --otlp http://localhost:4318\n"
+        "  pipebus export 3fa2 --otlp localhost:4317 --protocol grpc\n"
+        "  pipebus export last --json spans.jsonl",
+    )
+    parser.add_argument("session", nargs="?", default="last", metavar="SESSION", help=SESSION_HELP)
+    parser.add_argument(
+        "--otlp",
+        metavar="URL",
+        help="the collector: http://host:4318 (OTLP/HTTP; /v1/traces is added when the URL "
+        "has no path) or host:4317 with --protocol grpc",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=("http/protobuf", "grpc"),
+        help="OTLP protocol (default: $OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf)",
+    )
+    parser.add_argument(
+        "--json", metavar="FILE", help="write OTLP JSON lines to FILE ('-' for stdout)"
+    )
+    parser.add_argument(
+        "--links",
+        action="store_true",
+        help="make each delivery a root span linked to its send (default: its child)",
+    )
+    parser.add_argument(
+        "--service-name",
+        metavar="NAME",
+        help="the spans' service.name (default: $OTEL_SERVICE_NAME, else pipebus)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long each export request may take, retries included (default: 10)",
+    )
+    add_db_option(parser)
+    parser.set_defaults(run=lazy("export"))
 
 
 def _add_db(commands: Commands) -> None:

@@ -193,6 +193,14 @@ def decode_message(type_name: str, fields_json: str | bytes | dict[str, Any]) ->
     Raises:
         DecodeError: For an unknown type, malformed JSON, or missing or unexpected fields.
     """
+    entry = CATALOG.by_name(type_name) if type(type_name) is str else None
+    if entry is not None and entry.kind == "message" and type(fields_json) is str:
+        # The replay's hot path, inlined: the JSON text of a registered type's fields.
+        values = _scan_whole(fields_json)
+        if type(values) is dict:
+            message = (_builders.get(entry.cls) or _builder(entry.cls))(values, type_name)
+            assert isinstance(message, BusMessage)
+            return message
     cls = registered_type(type_name, "message")
     if isinstance(fields_json, dict):
         try:
@@ -221,6 +229,10 @@ def loads_tagged(text: str | bytes, what: str) -> Any:
     Raises:
         DecodeError: If the text is not JSON (``what`` names it in the message).
     """
+    if type(text) is str:
+        value = _scan_whole(text)
+        if value is not _UNSCANNED:
+            return value
     tagged = (TAG in text) if isinstance(text, str) else (_TAG_BYTES in text)
     try:
         # Most payloads hold no tagged value: parse them without a Python hook per dict.
@@ -229,6 +241,30 @@ def loads_tagged(text: str | bytes, what: str) -> Any:
         raise
     except (ValueError, TypeError, RecursionError) as exc:
         raise DecodeError(f"{what} are not valid JSON: {exc}") from None
+
+
+_Scanner = Callable[[str, int], tuple[Any, int]]
+_scan: _Scanner = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_scan_tagged: _Scanner = json.JSONDecoder(object_hook=_decode_tagged).scan_once  # type: ignore[attr-defined]
+_UNSCANNED = object()
+
+
+def _scan_whole(text: str) -> Any:
+    """``text`` parsed by the C scanner, or ``_UNSCANNED`` if it is not exactly one value.
+
+    ``json.loads`` costs three Python calls and two regex scans more per text; what
+    this cannot parse (surrounding whitespace, errors) is left to it, to say why.
+
+    Raises:
+        DecodeError: If a tagged value inside is bad.
+    """
+    try:
+        value, end = (_scan_tagged if TAG in text else _scan)(text, 0)
+    except DecodeError:
+        raise
+    except (StopIteration, ValueError, RecursionError):
+        return _UNSCANNED
+    return value if end == len(text) else _UNSCANNED
 
 
 _builders: dict[type, Callable[[dict[str, Any], str], Any]] = {}
@@ -242,10 +278,12 @@ def build_value(cls: type, values: object, type_name: str) -> Any:
     """
     if not isinstance(values, dict):
         raise DecodeError(f"{type_name}: fields must be a JSON object, got {type(values).__name__}")
-    builder = _builders.get(cls)
-    if builder is None:
-        builder = _builders[cls] = _make_builder(cls)
-    return builder(values, type_name)
+    return (_builders.get(cls) or _builder(cls))(values, type_name)
+
+
+def _builder(cls: type) -> Callable[[dict[str, Any], str], Any]:
+    builder = _builders[cls] = _make_builder(cls)
+    return builder
 
 
 def _make_builder(cls: type) -> Callable[[dict[str, Any], str], Any]:
@@ -260,10 +298,14 @@ def _make_builder(cls: type) -> Callable[[dict[str, Any], str], Any]:
     }
     enums = _enum_fields(cls, fields)
     exact = frozenset(init) if not later else None
+    every = frozenset(init | later)
 
     def build(values: dict[str, Any], type_name: str) -> Any:
-        if exact is not None and values.keys() == exact:
+        keys = values.keys()
+        if keys == exact:
             kwargs = values  # the common case: exactly the fields, nothing to check or copy
+        elif keys == every:  # every field, the ones set after __init__ too (a frame's id)
+            kwargs = {k: v for k, v in values.items() if k in init}
         else:
             unknown = values.keys() - init - later
             if unknown:
@@ -286,8 +328,9 @@ def _make_builder(cls: type) -> Callable[[dict[str, Any], str], Any]:
             instance = cls(**kwargs)
         except Exception as exc:  # the class's own checks (__post_init__) may raise anything
             raise DecodeError(f"{type_name}: {type(exc).__name__}: {exc}") from None
-        for name in later & values.keys():
-            object.__setattr__(instance, name, values[name])
+        if later:
+            for name in later & values.keys():
+                object.__setattr__(instance, name, values[name])
         return instance
 
     return build

@@ -39,6 +39,8 @@ class Envelope:
             sent, or None.
         remote: True when the envelope came from another runner.
         job_id: The job the message belongs to (its ``job_id`` field), or None.
+        trace_state: The W3C ``tracestate`` of the trace (vendor data an
+            application's tracer put there), carried along; None when empty.
     """
 
     message: BusMessage
@@ -53,6 +55,7 @@ class Envelope:
     causation_id: str | None = None
     remote: bool = False
     job_id: str | None = None
+    trace_state: str | None = None
 
     @property
     def type_name(self) -> str:

@@ -1,10 +1,13 @@
 """The wire format: a whole envelope as one versioned JSON object, what Redis carries.
 
 Every field of the envelope travels, the message as its wire type name plus its
-fields (written by :mod:`pipebus.core.codec`). What comes off the wire is checked
-strictly: anything that is not a valid envelope of a registered type, or is too
-large, or from a newer envelope version, raises :class:`~pipebus.errors.DecodeError`
-naming the problem, never another exception.
+fields (written by :mod:`pipebus.core.codec`). The trace context is W3C's: ``trace``
+and ``span`` are the ``traceparent`` of the send span (every message is recorded, so
+there is no sampled flag to carry), and ``tracestate`` travels as it came.
+
+What comes off the wire is checked strictly: anything that is not a valid envelope
+of a registered type, or is too large, or from a newer envelope version, raises
+:class:`~pipebus.errors.DecodeError` naming the problem, never another exception.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ def encode_envelope(envelope: Envelope) -> bytes:
         "cause": envelope.causation_id,
         "msg": field_values(message),
     }
+    if envelope.trace_state:
+        document["tracestate"] = envelope.trace_state
     text = dumps_tagged(document, type(message).__name__)
     try:
         return text.encode()
@@ -98,6 +103,7 @@ def decode_envelope(data: bytes | str) -> Envelope:
         _header(document, "cause", str) if document.get("cause") is not None else None,
         False,
         job_id_of(message),
+        _trace_state(document),
     )
 
 
@@ -108,6 +114,16 @@ def _header(document: dict[str, Any], key: str, kind: type[Any]) -> Any:
         what = "a string" if kind is str else "an integer"
         raise DecodeError(f"envelope header {key} must be {what}, got {type(value).__name__}")
     return value
+
+
+def _trace_state(document: dict[str, Any]) -> str | None:
+    """The W3C ``tracestate`` header, if any (a string of at most 512 characters)."""
+    value = document.get("tracestate")
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 512:
+        raise DecodeError("envelope header tracestate must be a string of at most 512 characters")
+    return value or None
 
 
 def _hex_id(document: dict[str, Any], key: str) -> int:

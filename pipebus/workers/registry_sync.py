@@ -2,17 +2,34 @@
 
 A runner sends a ``BusWorkerRegistryMessage`` (its ready workers) when its root
 workers become ready, and again whenever a runner it has not heard of sends one, so
-runners sharing a bus learn each other's workers whichever started first.
+runners sharing a bus learn each other's workers whichever started first. When
+another runner leaves (its goodbye, or silence past its transport's heartbeat
+timeout: a ``BusRunnerLeftMessage``), each of its workers still known as ready is
+stopped here as ``"lost"``, so jobs waiting on them fail at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from pipebus.bus.base import WorkerBus
-from pipebus.messages import BusWorkerRegistryMessage
+from pipebus.messages import (
+    BusRunnerLeftMessage,
+    BusWorkerRegistryMessage,
+    BusWorkerStoppedMessage,
+)
 from pipebus.registry import WorkerRegistry
 from pipebus.types import WorkerReadyData, WorkerRegistryEntry
+
+
+@runtime_checkable
+class RoutesByRunner(Protocol):
+    """A transport that sends a targeted message to its target's runner only."""
+
+    def set_runner_lookup(self, lookup: Callable[[str], str | None]) -> None:
+        """Use ``lookup(worker_name)`` to find the runner a worker lives on."""
 
 
 class RegistrySync:
@@ -20,7 +37,7 @@ class RegistrySync:
 
     Args:
         runner_name: The runner.
-        bus: Its bus.
+        bus: Its bus. A transport that routes by runner gets :meth:`runner_of`.
         registry: Its registry (which folds the snapshots it receives).
     """
 
@@ -30,6 +47,13 @@ class RegistrySync:
         self._registry = registry
         self._due = False
         self.known_runners: set[str] = set()
+        if isinstance(bus, RoutesByRunner):
+            bus.set_runner_lookup(self.runner_of)
+
+    def runner_of(self, worker_name: str) -> str | None:
+        """The runner of the ready worker called ``worker_name``, if the registry knows it."""
+        info = self._registry.state.ready(worker_name)
+        return None if info is None else info.runner
 
     async def root_ready(self, data: WorkerReadyData) -> None:
         """A local root worker is ready: send one snapshot for all that start together."""
@@ -48,6 +72,31 @@ class RegistrySync:
             return
         self.known_runners.add(message.runner)
         await self.send()
+
+    def runner_left(self, message: BusRunnerLeftMessage) -> None:
+        """Another runner left: stop here, as lost, each of its workers still ready.
+
+        The stops are stamped and delivered on this runner only (every runner sees the
+        departure for itself), so the registry forgets those workers and job groups
+        waiting on them fail with an error that names the worker.
+        """
+        runner = message.runner
+        if runner == self._runner_name:
+            return
+        self.known_runners.discard(runner)  # if it comes back, it gets our snapshot again
+        reason = f"runner '{runner}' {message.status}"
+        if message.reason:
+            reason += f": {message.reason}"
+        lost = [
+            info.name
+            for info in self._registry.state.workers.values()
+            if info.ready and info.runner == runner
+        ]
+        for name in lost:
+            stopped = BusWorkerStoppedMessage(
+                source=name, runner=runner, status="lost", reason=reason
+            )
+            self._bus.route(self._bus.stamp(stopped))
 
     async def send(self) -> None:
         """Send this runner's ready workers."""

@@ -28,6 +28,7 @@ from pipebus.messages import (
     BusEndMessage,
     BusEndWorkerMessage,
     BusMessage,
+    BusRunnerLeftMessage,
     BusWorkerRegistryMessage,
 )
 from pipebus.registry import WorkerRegistry
@@ -38,10 +39,12 @@ from pipebus.workers.hosting import HostedWorkers
 from pipebus.workers.recording import DEFAULT_LOG, SessionRecording, _DefaultLog
 from pipebus.workers.registry_sync import RegistrySync
 from pipebus.workers.signals import SignalHandling
+from pipebus.workers.tracing import SessionTracing
 
 if TYPE_CHECKING:
     from pipebus.eventlog.recorder import Durability, Recorder
     from pipebus.eventlog.store import EventLog
+    from pipebus.tracing.setup import TracingSettings
 
 logger = logging.getLogger("pipebus.runner")
 
@@ -70,6 +73,9 @@ class WorkerRunner(EventSource, BusSubscriber):
             timing.
         snapshot_every: Events between snapshots of the registry and jobs (default 2000).
         log_buffer: Events the recorder buffers before senders wait (default 20,000).
+        tracing: Live OpenTelemetry tracing: None (default) traces when tracing is
+            configured (``pipebus.tracing.setup()``, the app's tracer provider, or
+            ``OTEL_TRACES_EXPORTER``); True, False, or ``TracingSettings``.
 
     Event handlers: ``on_ready(runner)`` once the runner has started its workers;
     ``on_error(runner, data: WorkerErrorData)`` when a worker's ``run()`` raises.
@@ -80,6 +86,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         BusCancelMessage,
         BusAddWorkerMessage,
         BusWorkerRegistryMessage,
+        BusRunnerLeftMessage,
     )
 
     def __init__(
@@ -100,6 +107,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         record_deliveries: Literal["errors", "all"] = "errors",
         snapshot_every: int = 2000,
         log_buffer: int = 20_000,
+        tracing: bool | TracingSettings | None = None,
     ) -> None:
         super().__init__()
         self._name = name or f"runner-{uuid.uuid4().hex[:8]}"
@@ -130,6 +138,7 @@ class WorkerRunner(EventSource, BusSubscriber):
             snapshot_every=snapshot_every,
             buffer_size=log_buffer,
         )
+        self._tracing = SessionTracing(tracing)
         self._cancel_requested = False
         self._register_event_handler("on_ready")
         self._register_event_handler("on_error")
@@ -266,6 +275,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         status = "failed"
         try:
             await self._recording.begin(self)
+            await self._tracing.begin(self.bus)
             await self.bus.subscribe(self)
             await self.bus.start()
             self._signals.install()
@@ -292,8 +302,11 @@ class WorkerRunner(EventSource, BusSubscriber):
             await self.cleanup_tasks()
             await self.bus.unsubscribe(self)
             await self.bus.stop()
-            await self._recording.end(status)
-            self._phase = "done"
+            try:
+                await self._recording.end(status)
+            finally:
+                await self._tracing.end()
+                self._phase = "done"
         if self._force_gc:
             await asyncio.to_thread(gc.collect)
         if cancelled_from_outside:
@@ -367,11 +380,11 @@ class WorkerRunner(EventSource, BusSubscriber):
     # --- bus -----------------------------------------------------------------------------
 
     async def receive_bus_message(self, message: BusMessage) -> None:
-        """Handle runner-level messages: end, cancel, add worker, registry snapshots."""
+        """Handle runner-level messages: end, cancel, add worker, registry, runners leaving."""
         await self.on_bus_message(message)
 
     async def on_bus_message(self, message: BusMessage) -> None:
-        """Handle runner-level messages: end, cancel, add worker, registry snapshots."""
+        """Handle runner-level messages: end, cancel, add worker, registry, runners leaving."""
         if isinstance(message, BusEndMessage):
             self.create_task(self.end(message.reason), "end")
         elif isinstance(message, BusCancelMessage):
@@ -380,6 +393,8 @@ class WorkerRunner(EventSource, BusSubscriber):
             await self.add_workers(message.worker)
         elif isinstance(message, BusWorkerRegistryMessage):
             await self._registry_sync.received(message)
+        elif isinstance(message, BusRunnerLeftMessage):
+            self._registry_sync.runner_left(message)
 
     def __repr__(self) -> str:
         return f"WorkerRunner({self.name!r}, phase={self._phase!r})"

@@ -174,6 +174,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "bool": st.booleans(),
     "bool | None": st.none() | st.booleans(),
     "int": st.integers(),
+    "float": FLOATS,
     "float | None": st.none() | FLOATS,
     "dict[str, Any] | None": st.none() | PAYLOADS,
     "JobStatus": st.sampled_from(JobStatus),
@@ -312,7 +313,7 @@ def test_every_pipebus_message_type_is_exported_and_covered() -> None:
         for cls in vars(pipebus.messages).values()
         if isinstance(cls, type)
         and issubclass(cls, BusMessage)
-        and cls.__module__ == "pipebus.messages"
+        and cls.__module__ in ("pipebus.messages", "pipebus.network_messages")
     } - ABSTRACT
     assert set(MESSAGE_TYPES) == defined
     assert len(MESSAGE_TYPES) >= 26
