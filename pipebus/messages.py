@@ -362,9 +362,7 @@ JOB_MESSAGE_TYPES: tuple[type[BusMessage], ...] = (
 
 # The network transports' own messages live in pipebus.network_messages; importing them
 # here keeps ``pipebus.messages`` the one place that names every type.
-from pipebus.network_messages import (  # noqa: E402, F401  (re-exported; they subclass the bases above)
-    BusDecodeErrorMessage,
-    BusRunnerHeartbeatMessage,
-    BusRunnerLeftMessage,
-    BusTransportGapMessage,
-)
+from pipebus.network_messages import BusDecodeErrorMessage as BusDecodeErrorMessage  # noqa: E402
+from pipebus.network_messages import BusRunnerHeartbeatMessage as BusRunnerHeartbeatMessage  # noqa: E402
+from pipebus.network_messages import BusRunnerLeftMessage as BusRunnerLeftMessage  # noqa: E402
+from pipebus.network_messages import BusTransportGapMessage as BusTransportGapMessage  # noqa: E402
