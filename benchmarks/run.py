@@ -28,9 +28,16 @@ RECORDING_GOALS = {"fanout1": 1.2, "jobs": 1.2, "targeted50": 15.0}
 
 
 def run_side(
-    python: str, impl: str, repeat: int, only: list[str] | None, record: bool = False
+    python: str,
+    impl: str,
+    repeat: int,
+    only: list[str] | None,
+    record: bool = False,
+    tracing: str = "off",
 ) -> dict[str, dict[str, Any]]:
     command = [python, "-m", "benchmarks.scenarios", "--impl", impl, "--repeat", str(repeat)]
+    if tracing != "off":
+        command += ["--tracing", tracing]
     if only:
         command += ["--only", *only]
     if record:

@@ -5,6 +5,7 @@ Run in a process of its own per library (and per pipebus configuration)::
     python -m benchmarks.scenarios --impl pipebus            # in .venv, recording off
     python -m benchmarks.scenarios --impl pipebus --record   # recording into SQLite
     python -m benchmarks.scenarios --impl pipecat            # in the Pipecat environment
+    python -m benchmarks.scenarios --impl pipebus --tracing on|stripped   # see benchmarks.tracing
 
 It prints one JSON object: for each scenario, the rates of each repetition.
 Only the imports and the runner's construction differ between the two libraries; the
@@ -99,6 +100,19 @@ def make_runner(api: SimpleNamespace, log_path: Path | None) -> Any:
     return api.WorkerRunner(handle_sigint=False, event_log=log_path)
 
 
+def runner_tracer(runner: Any) -> Any:
+    """The live tracer of a pipebus runner (None: not traced, or Pipecat)."""
+    return getattr(runner, "tracer", None)
+
+
+async def _timed(api: SimpleNamespace, body: Callable[[], Awaitable[float]]) -> float:
+    """Run ``body``, keeping when it started and how long it took (in ``api``)."""
+    api.started = time.perf_counter()
+    rate = await body()
+    api.elapsed = time.perf_counter() - api.started
+    return rate
+
+
 async def _with_runner(
     api: SimpleNamespace, workers: list[Any], body: Callable[[], Awaitable[float]]
 ) -> float:
@@ -111,7 +125,10 @@ async def _with_runner(
         if record:
             await runner.wait_started()  # opening the log may take longer than that
         try:
-            rate = await body()
+            rate = await _timed(api, body)
+            if runner_tracer(runner) is not None:  # the rate includes building every span
+                await runner.tracer.drain()
+                rate = rate * api.elapsed / (time.perf_counter() - api.started)
             if record:
                 start = time.perf_counter()
                 await runner.flush()
@@ -228,11 +245,27 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", nargs="*")
     parser.add_argument("--record", action="store_true", help="pipebus: record into SQLite")
+    parser.add_argument(
+        "--tracing",
+        choices=["off", "on", "stripped"],
+        default="off",
+        help="pipebus: no tracer provider (off), every span built and exported to a "
+        "discarding exporter (on), or trace-id generation patched out (stripped)",
+    )
     args = parser.parse_args()
-    if args.record and args.impl != "pipebus":
-        parser.error("--record is for --impl pipebus")
+    if (args.record or args.tracing != "off") and args.impl != "pipebus":
+        parser.error("--record and --tracing are for --impl pipebus")
+    if args.tracing != "off":
+        from benchmarks.tracing_modes import set_up
+
+        set_up(args.tracing)
     results = run_all(args.impl, args.repeat, args.only, args.record)
-    record = {"impl": args.impl, "record": args.record, "python": sys.version.split()[0]}
+    record = {
+        "impl": args.impl,
+        "record": args.record,
+        "tracing": args.tracing,
+        "python": sys.version.split()[0],
+    }
     json.dump({**record, "results": results}, sys.stdout)
 
 

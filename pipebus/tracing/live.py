@@ -61,6 +61,7 @@ class LiveTracer:
         self._pending: list[Envelope | _Delivery] = []
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
+        self._idle = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._bus: WorkerBus | None = None
         self._stopping = False
@@ -134,6 +135,19 @@ class LiveTracer:
             self._room.clear()
             await self._room.wait()
 
+    async def drain(self) -> None:
+        """Wait until everything the bus handed over so far is built into spans.
+
+        The spans are then with the tracer provider's processors (a batch processor
+        exports them on its own schedule).
+        """
+        if self._task is None:
+            return
+        if self._pending:
+            self._idle.clear()
+            self._wake.set()
+        await self._idle.wait()
+
     # --- the builder ----------------------------------------------------------------------
 
     def _take(self) -> list[Envelope | _Delivery]:
@@ -144,8 +158,10 @@ class LiveTracer:
     async def _build_loop(self) -> None:
         while not self._stopping:
             if not self._pending:
+                self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
+                self._idle.clear()
                 continue
             if self._linger > 0 and len(self._pending) < self._capacity // 4:
                 await asyncio.sleep(self._linger)

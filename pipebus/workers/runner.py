@@ -44,6 +44,7 @@ from pipebus.workers.tracing import SessionTracing
 if TYPE_CHECKING:
     from pipebus.eventlog.recorder import Durability, Recorder
     from pipebus.eventlog.store import EventLog
+    from pipebus.tracing.live import LiveTracer
     from pipebus.tracing.setup import TracingSettings
 
 logger = logging.getLogger("pipebus.runner")
@@ -73,9 +74,8 @@ class WorkerRunner(EventSource, BusSubscriber):
             timing.
         snapshot_every: Events between snapshots of the registry and jobs (default 2000).
         log_buffer: Events the recorder buffers before senders wait (default 20,000).
-        tracing: Live OpenTelemetry tracing: None (default) traces when tracing is
-            configured (``pipebus.tracing.setup()``, the app's tracer provider, or
-            ``OTEL_TRACES_EXPORTER``); True, False, or ``TracingSettings``.
+        tracing: Live OpenTelemetry tracing: None (default: when configured, see
+            :mod:`pipebus.tracing.setup`), True, False, or ``TracingSettings``.
 
     Event handlers: ``on_ready(runner)`` once the runner has started its workers;
     ``on_error(runner, data: WorkerErrorData)`` when a worker's ``run()`` raises.
@@ -175,6 +175,11 @@ class WorkerRunner(EventSource, BusSubscriber):
     def recorder(self) -> Recorder | None:
         """The recorder of the running session, if it is recorded."""
         return self._recording.recorder
+
+    @property
+    def tracer(self) -> LiveTracer | None:
+        """The live tracer of the running session, if it is traced."""
+        return self._tracing.tracer
 
     async def flush(self) -> None:
         """Wait until every event so far is committed to the event log."""
@@ -340,10 +345,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         await self._send_to_running_roots(BusEndWorkerMessage, "stop when done")
 
     async def end(self, reason: str | None = None) -> None:
-        """End gracefully: root workers get an end first (then a cancel after the timeout).
-
-        Idempotent; ignored once the runner is cancelling.
-        """
+        """End gracefully (idempotent; not once cancelling): roots get an end, then a cancel."""
         if self._phase not in ("idle", "running"):
             return
         self._phase = "ending"
@@ -351,10 +353,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         await self._send_to_running_roots(BusEndWorkerMessage, reason)
 
     async def cancel(self, reason: str | None = None) -> None:
-        """Cancel now: root workers get a cancel. After :meth:`end` this escalates.
-
-        Idempotent.
-        """
+        """Cancel now (idempotent): root workers get a cancel. After :meth:`end` it escalates."""
         if self._phase in ("cancelling", "done"):
             return
         if self._phase != "ending" or reason != "graceful end timed out":
