@@ -32,11 +32,14 @@ format: $(STAMP)
 
 $(BENCH_VENV)/.installed:
 	$(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install --quiet 'pipecat-ai==$(PIPECAT_VERSION)'
+	$(BENCH_VENV)/bin/pip install --quiet 'pipecat-ai==$(PIPECAT_VERSION)' 'redis[hiredis]>=5'
 	touch $@
 
+# Redis at $$PIPEBUS_BENCH_REDIS (default redis://127.0.0.1:6379/0) for benchmarks.over_redis.
 bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python -m benchmarks.run --pipecat-python $(BENCH_VENV)/bin/python
+	$(BIN)/python -m benchmarks.tracing --pipecat-python $(BENCH_VENV)/bin/python
+	$(BIN)/python -m benchmarks.over_redis --pipecat-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.eventlog
 
 clean:

@@ -1,0 +1,82 @@
+"""The core scenarios over Redis: pipebus's RedisBus (recording on) against Pipecat's.
+
+Both libraries run the same worker code (:mod:`benchmarks.redis_scenarios`) on the same
+Redis, each side in a fresh process, in two placements:
+
+- ``local``: one runner on a Redis bus, as the core scenarios place their workers.
+  Pipecat sends every message through Redis; pipebus delivers to local subscribers
+  first and publishes for other runners.
+- ``two``: the sender or requester in one process, the receivers or echo workers in a
+  second one: every message makes the real round trip through Redis.
+
+pipebus records into a fresh SQLite file per run (per process in ``two``); Pipecat
+records nothing. Goals (issue "Redis transports"): fanout1 at least 10x, jobs and
+groups10 at least 3x. Saves ``benchmarks/results/redis.{json,md}``.
+
+    python -m benchmarks.over_redis --pipecat-python .venv-pipecat/bin/python [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from typing import Any
+
+from benchmarks.common import ROOT, markdown, save, verdict
+from benchmarks.redis_scenarios import REDIS_URL
+
+GOALS = {"fanout1": 10.0, "jobs": 3.0, "groups10": 3.0}
+MODES = ("local", "two")
+
+
+def run_side(python: str, impl: str, mode: str, repeat: int) -> dict[str, Any]:
+    command = [python, "-m", "benchmarks.redis_scenarios", "--impl", impl, "--mode", mode]
+    command += ["--repeat", str(repeat)] + (["--record"] if impl == "pipebus" else [])
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{impl} over Redis ({mode}) failed (exit {done.returncode}):\n{done.stderr}")
+    results: dict[str, Any] = json.loads(done.stdout)["results"]
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pipecat-python", required=True, help="python of the Pipecat environment")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"over Redis at {REDIS_URL}: {args.repeat} repetitions per side ...", flush=True)
+    sides = {
+        (impl, mode): run_side(python, impl, mode, args.repeat)
+        for mode in MODES
+        for impl, python in (("pipecat", args.pipecat_python), ("pipebus", sys.executable))
+    }
+    rows, records = [], []
+    for name, result in sides[("pipebus", "local")].items():
+        row = [name, result["unit"]]
+        for mode in MODES:
+            ours = statistics.median(sides[("pipebus", mode)][name]["rates"])
+            theirs = statistics.median(sides[("pipecat", mode)][name]["rates"])
+            ratio, goal = ours / theirs, GOALS.get(name)
+            row += [f"{theirs:,.0f}", f"{ours:,.0f}", f"{ratio:.2f}x"]
+            row.append(f">= {goal:g}x: {verdict(ratio, goal)}" if goal else "")
+            records.append(
+                {"scenario": name, "mode": mode, "pipecat": theirs, "pipebus": ours, "goal": goal}
+            )
+        rows.append(row)
+    header = ["scenario", "unit"]
+    for mode in ("one process", "two processes"):
+        header += [f"Pipecat, {mode}", f"pipebus + recording, {mode}", "ratio", "goal"]
+    text = (
+        f"### The core scenarios over Redis: median of {args.repeat} runs, "
+        "pipebus recording into SQLite\n\n" + markdown(header, rows)
+    )
+    print()
+    print(text)
+    save("redis", {"repeat": args.repeat, "rows": records}, text)
+
+
+if __name__ == "__main__":
+    main()
