@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("pipebus.tracing")
 
 _Delivery = tuple[str, str, int, int, str | None, str | None]
+EXPORT_WAIT_S = 0.005
+"""How often a sender held back by a full export queue looks again."""
 BUILD_CHUNK = 2000
 """Items built per step before the builder lets the bus run again."""
 
@@ -125,15 +127,18 @@ class LiveTracer:
         )
 
     def must_wait(self) -> bool:
-        """Whether senders must wait for the tracer to catch up."""
-        return len(self._pending) >= self._capacity
+        """Whether senders must wait for the tracer (or its exporter) to catch up."""
+        return len(self._pending) >= self._capacity or self.sink.backlogged
 
     async def wait(self) -> None:
-        """Wait until the buffer has room."""
+        """Wait until the buffer has room, and the exporter's queue too."""
         self._wake.set()
         while len(self._pending) >= self._capacity and self._task is not None:
             self._room.clear()
             await self._room.wait()
+        # The export thread empties that queue; it sets no asyncio event to wait on.
+        while self.sink.backlogged and self._task is not None:  # noqa: ASYNC110
+            await asyncio.sleep(EXPORT_WAIT_S)
 
     async def drain(self) -> None:
         """Wait until everything the bus handed over so far is built into spans.

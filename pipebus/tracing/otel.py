@@ -19,6 +19,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from pipebus._version import __version__
+from pipebus.tracing.processor import BulkSpanProcessor
 from pipebus.tracing.records import CONSUMER, INTERNAL, PRODUCER, SpanRecord
 
 logger = logging.getLogger("pipebus.tracing")
@@ -44,8 +45,12 @@ def readable_span(record: SpanRecord, resource: Resource) -> ReadableSpan:
         parent=parent,
         resource=resource,
         attributes=record.attributes,
-        events=[Event(name, attributes, time_ns) for name, time_ns, attributes in record.events],
-        links=[Link(SpanContext(t, s, False, _SAMPLED)) for t, s in record.links],
+        events=[Event(name, attrs, time_ns) for name, time_ns, attrs in record.events]
+        if record.events
+        else (),
+        links=[Link(SpanContext(t, s, False, _SAMPLED)) for t, s in record.links]
+        if record.links
+        else (),
         kind=_KINDS[record.kind],
         status=Status(StatusCode.ERROR, record.error) if record.error is not None else _UNSET,
         start_time=record.start_ns,
@@ -78,6 +83,10 @@ class SpanSink:
         if processor is None:
             raise ValueError(f"{provider!r} is not an enabled OpenTelemetry SDK tracer provider")
         self._processor = processor
+        inner = getattr(processor, "_span_processors", None)
+        self._bulk: tuple[BulkSpanProcessor, ...] = ()
+        if inner and all(isinstance(p, BulkSpanProcessor) for p in inner):
+            self._bulk = tuple(inner)
         self._resource = provider.resource
         self._sampler: Sampler | None = provider.sampler
         if _always_on(provider.sampler):
@@ -87,14 +96,37 @@ class SpanSink:
         self.sampled_out = 0
 
     def emit(self, records: Iterable[SpanRecord]) -> None:
-        """Give the sampled records to the processors (``on_end``, as ended spans)."""
-        on_end, resource = self._processor.on_end, self._resource
+        """Give the sampled records to the processors (``on_end``, as ended spans).
+
+        Processors that take a batch at once (:class:`BulkSpanProcessor`, which
+        :func:`~pipebus.tracing.setup.configure` sets up) get one call for all of them.
+        """
+        resource = self._resource
+        if self._bulk:
+            spans = [
+                readable_span(record, resource)
+                for record in records
+                if self._sampler is None or self._sampled(record)
+            ]
+            for processor in self._bulk:
+                processor.on_end_many(spans)
+            self.exported += len(spans)
+            return
+        on_end = self._processor.on_end
         for record in records:
             if self._sampler is not None and not self._sampled(record):
                 self.sampled_out += 1
                 continue
             on_end(readable_span(record, resource))
             self.exported += 1
+
+    @property
+    def backlogged(self) -> bool:
+        """Whether a batch processor's queue is nearly full (senders should wait)."""
+        for processor in self._bulk:
+            if processor.backlogged:
+                return True
+        return False
 
     def flush(self, timeout_ms: int = 30_000) -> bool:
         """Ask the processors to export what they hold (blocking; run it in a thread)."""

@@ -16,16 +16,13 @@ from dataclasses import dataclass
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    SimpleSpanProcessor,
-    SpanExporter,
-)
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
 from pipebus.errors import TracingError
 from pipebus.tracing.exporters import exporters_from_env, make_exporter
 from pipebus.tracing.otel import SpanSink, span_processor_of
+from pipebus.tracing.processor import BulkSpanProcessor
 
 logger = logging.getLogger("pipebus.tracing")
 
@@ -159,9 +156,7 @@ def _new_provider(
         exporters = [made_exporter for made_exporter in made if made_exporter is not None]
     for chosen in exporters:
         if batch:
-            provider.add_span_processor(
-                BatchSpanProcessor(chosen, max_queue_size=QUEUE_SIZE, max_export_batch_size=512)
-            )
+            provider.add_span_processor(BulkSpanProcessor(chosen, max_queue=QUEUE_SIZE))
         else:
             provider.add_span_processor(SimpleSpanProcessor(chosen))
     return provider
