@@ -1,0 +1,110 @@
+"""BulkSpanProcessor: batches out, nothing lost silently, failures counted and logged."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from pipebus.tracing.processor import BulkSpanProcessor
+
+
+class Keeping(SpanExporter):
+    def __init__(self, result: SpanExportResult = SpanExportResult.SUCCESS) -> None:
+        self.batches: list[list[str]] = []
+        self.result = result
+        self.exported = threading.Event()
+        self.shut = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.batches.append([span.name for span in spans])
+        self.exported.set()
+        return self.result
+
+    def shutdown(self) -> None:
+        self.shut = True
+
+
+class Raising(Keeping):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        raise ConnectionError("collector down")
+
+
+def spans(count: int, prefix: str = "s") -> list[ReadableSpan]:
+    return [ReadableSpan(name=f"{prefix}{i}") for i in range(count)]
+
+
+def test_spans_handed_over_in_one_call_are_exported_in_order_in_batches() -> None:
+    exporter = Keeping()
+    processor = BulkSpanProcessor(exporter, max_batch=4, delay_s=60)
+    processor.on_end_many(spans(10))
+    processor.on_end(ReadableSpan(name="app"))
+    assert processor.force_flush()
+    names = [name for batch in exporter.batches for name in batch]
+    assert names == [f"s{i}" for i in range(10)] + ["app"]
+    assert max(len(batch) for batch in exporter.batches) == 4
+    assert processor.exported == 11
+    processor.shutdown()
+    assert exporter.shut
+
+
+def test_a_full_batch_wakes_the_export_thread_without_waiting_for_the_delay() -> None:
+    exporter = Keeping()
+    processor = BulkSpanProcessor(exporter, max_batch=8, delay_s=60)
+    processor.on_end_many(spans(8))
+    assert exporter.exported.wait(5), "a full batch was not exported before the delay"
+    processor.shutdown()
+
+
+def test_spans_past_the_queue_are_dropped_counted_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    exporter = Keeping()
+    processor = BulkSpanProcessor(exporter, max_queue=10, max_batch=100, delay_s=60)
+    with caplog.at_level(logging.WARNING, "pipebus.tracing"):
+        processor.on_end_many(spans(6))
+        assert not processor.backlogged
+        processor.on_end_many(spans(2, "s6-"))
+        assert processor.backlogged  # 8 of 10: past three quarters
+        processor.on_end_many(spans(5, "late"))
+        processor.on_end_many(spans(5, "later"))
+    assert processor.dropped == 8
+    assert [r.message for r in caplog.records].count(
+        "tracing: the export queue is full (10 spans); dropping spans until it has room"
+    ) == 1
+    processor.force_flush()
+    expected = [*(f"s{i}" for i in range(6)), "s6-0", "s6-1", "late0", "late1"]
+    assert exporter.batches == [expected]
+    processor.shutdown()
+
+
+@pytest.mark.parametrize("exporter", [Keeping(SpanExportResult.FAILURE), Raising()])
+def test_a_failed_export_is_counted_and_logged_and_the_processor_goes_on(
+    exporter: Keeping, caplog: pytest.LogCaptureFixture
+) -> None:
+    processor = BulkSpanProcessor(exporter, max_batch=100, delay_s=60)
+    with caplog.at_level(logging.WARNING, "pipebus.tracing"):
+        processor.on_end_many(spans(3))
+        assert not processor.force_flush()
+        processor.on_end_many(spans(2))
+        assert not processor.force_flush()
+    assert processor.failed == 5
+    assert processor.exported == 0
+    assert len(caplog.records) == 2
+    processor.shutdown()
+
+
+def test_after_shutdown_spans_are_refused_and_the_exporter_is_shut_down() -> None:
+    exporter = Keeping()
+    processor = BulkSpanProcessor(exporter, delay_s=60)
+    processor.on_end_many(spans(3))
+    processor.shutdown()
+    assert [len(batch) for batch in exporter.batches] == [3]
+    processor.on_end_many(spans(3))
+    processor.force_flush()
+    assert [len(batch) for batch in exporter.batches] == [3]
+    assert exporter.shut
