@@ -9,7 +9,7 @@ sampler decides, once per trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
@@ -88,6 +88,8 @@ class SpanSink:
         if inner and all(isinstance(p, BulkSpanProcessor) for p in inner):
             self._bulk = tuple(inner)
         self._resource = provider.resource
+        resource = self._resource
+        self._convert: Callable[[SpanRecord], ReadableSpan] = lambda r: readable_span(r, resource)
         self._sampler: Sampler | None = provider.sampler
         if _always_on(provider.sampler):
             self._sampler = None
@@ -103,14 +105,12 @@ class SpanSink:
         """
         resource = self._resource
         if self._bulk:
-            spans = [
-                readable_span(record, resource)
-                for record in records
-                if self._sampler is None or self._sampled(record)
-            ]
+            given = records if isinstance(records, list) else list(records)
+            kept = given if self._sampler is None else [r for r in given if self._sampled(r)]
             for processor in self._bulk:
-                processor.on_end_many(spans)
-            self.exported += len(spans)
+                processor.on_end_records(kept, self._convert)
+            self.exported += len(kept)
+            self.sampled_out += len(given) - len(kept)
             return
         on_end = self._processor.on_end
         for record in records:

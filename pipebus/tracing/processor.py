@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -50,7 +51,8 @@ class BulkSpanProcessor(SpanProcessor):
         self._high_water = max_queue * 3 // 4
         self._max_batch = max_batch
         self._delay_s = delay_s
-        self._queue: list[ReadableSpan] = []
+        self._queue: list[Any] = []
+        self._convert: Callable[[Any], ReadableSpan] | None = None
         self._lock = threading.Lock()
         self._export_lock = threading.Lock()
         self._wake = threading.Event()
@@ -67,7 +69,19 @@ class BulkSpanProcessor(SpanProcessor):
         """Queue one finished span (the application's own)."""
         self.on_end_many((span,))
 
-    def on_end_many(self, spans: Sequence[ReadableSpan]) -> None:
+    def on_end_records(
+        self, records: Sequence[Any], convert: Callable[[Any], ReadableSpan]
+    ) -> None:
+        """Queue finished spans as records that ``convert`` makes SDK spans of, when exported.
+
+        The export thread converts them just before it exports them, so what waits in
+        the queue is one small object a span (the garbage collector walks fewer) and the
+        SDK spans live only as long as the export call.
+        """
+        self._convert = convert
+        self.on_end_many(records)
+
+    def on_end_many(self, spans: Sequence[Any]) -> None:
         """Queue finished spans, with one lock for all of them."""
         if self._stopping or not spans:
             return
@@ -111,7 +125,7 @@ class BulkSpanProcessor(SpanProcessor):
             self._wake.clear()
             self._export_all()
 
-    def _take(self) -> list[ReadableSpan]:
+    def _take(self) -> list[Any]:
         with self._lock:
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
@@ -124,8 +138,11 @@ class BulkSpanProcessor(SpanProcessor):
                 ok = self._export(batch) and ok
         return ok
 
-    def _export(self, batch: list[ReadableSpan]) -> bool:
+    def _export(self, batch: list[Any]) -> bool:
+        convert = self._convert
         try:
+            if convert is not None:
+                batch = [s if isinstance(s, ReadableSpan) else convert(s) for s in batch]
             result = self.exporter.export(batch)
         except Exception:
             self.failed += len(batch)

@@ -108,3 +108,21 @@ def test_after_shutdown_spans_are_refused_and_the_exporter_is_shut_down() -> Non
     processor.force_flush()
     assert [len(batch) for batch in exporter.batches] == [3]
     assert exporter.shut
+
+
+def test_records_are_made_sdk_spans_only_when_exported() -> None:
+    exporter = Keeping()
+    processor = BulkSpanProcessor(exporter, delay_s=60)
+    converted: list[str] = []
+
+    def convert(record: str) -> ReadableSpan:
+        converted.append(record)
+        return ReadableSpan(name=record.upper())
+
+    processor.on_end_records(["a", "b"], convert)
+    processor.on_end(ReadableSpan(name="app"))
+    assert converted == []  # still queued as records
+    assert processor.force_flush()
+    assert converted == ["a", "b"]
+    assert exporter.batches == [["A", "B", "app"]]
+    processor.shutdown()
