@@ -11,7 +11,9 @@ Redis, each side in a fresh process, in two placements:
 
 pipebus records into a fresh SQLite file per run (per process in ``two``); Pipecat
 records nothing. Goals (issue "Redis transports"): fanout1 at least 10x, jobs and
-groups10 at least 3x. Saves ``benchmarks/results/redis.{json,md}``.
+groups10 at least 3x. Below the table: the floor under any bus, a bare redis-py pub/sub
+round trip between two processes (:mod:`benchmarks.redis_floor`), against which the
+two-process jobs are measured too. Saves ``benchmarks/results/redis.{json,md}``.
 
     python -m benchmarks.over_redis --pipecat-python .venv-pipecat/bin/python [--repeat 3]
 """
@@ -42,6 +44,16 @@ def run_side(python: str, impl: str, mode: str, repeat: int) -> dict[str, Any]:
     return results
 
 
+def run_floor() -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.redis_floor"], cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        sys.exit(f"benchmarks.redis_floor failed (exit {done.returncode}):\n{done.stderr}")
+    floor: dict[str, float] = json.loads(done.stdout)
+    return floor
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pipecat-python", required=True, help="python of the Pipecat environment")
@@ -66,16 +78,22 @@ def main() -> None:
                 {"scenario": name, "mode": mode, "pipecat": theirs, "pipebus": ours, "goal": goal}
             )
         rows.append(row)
+    floor = run_floor()
+    jobs_goal = GOALS["jobs"] * statistics.median(sides[("pipecat", "two")]["jobs"]["rates"])
     header = ["scenario", "unit"]
     for mode in ("one process", "two processes"):
         header += [f"Pipecat, {mode}", f"pipebus + recording, {mode}", "ratio", "goal"]
     text = (
         f"### The core scenarios over Redis: median of {args.repeat} runs, "
-        "pipebus recording into SQLite\n\n" + markdown(header, rows)
+        "pipebus recording into SQLite\n\n"
+        + markdown(header, rows)
+        + f"\n\nThe floor: a bare redis-py pub/sub round trip between two processes takes "
+        f"{floor['us_per_round_trip']:.0f} us ({floor['round_trips_per_s']:,.0f}/s); "
+        f"the two-process jobs goal asks for {jobs_goal:,.0f} jobs/s."
     )
     print()
     print(text)
-    save("redis", {"repeat": args.repeat, "rows": records}, text)
+    save("redis", {"repeat": args.repeat, "rows": records, "floor": floor}, text)
 
 
 if __name__ == "__main__":
