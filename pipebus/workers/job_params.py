@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import fields
 from typing import Any, TypeVar
 
@@ -12,8 +13,13 @@ P = TypeVar("P", bound=JobParams)
 
 
 def new_job_id() -> str:
-    """A random 128-bit job id, as 32 hex digits (cheaper than ``uuid4``)."""
-    return f"{random.getrandbits(128):032x}"
+    """A new 128-bit job id, as 32 hex digits: 48 bits of Unix milliseconds, 80 random.
+
+    Laid out like a UUIDv7, so ids made later sort later: the event log's index of
+    events by job then grows at its end, as its other indexes do, instead of taking
+    each job at a random place (which made it the costliest index to append to).
+    """
+    return f"{time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF:012x}{random.getrandbits(80):020x}"
 
 
 def resolve_params(params: P | None, params_class: type[P], **individual: Any) -> P:
