@@ -44,6 +44,17 @@ _JOB: Final = 4
 _TIME: Final = 5
 
 
+_SEND_NAMES: dict[str, str] = {}
+_PROCESS_NAMES: dict[str, str] = {}
+
+
+def _name(operation: str, type_name: str) -> str:
+    """``"send <type>"`` or ``"process <type>"``, kept (a few types, many spans)."""
+    name = f"{operation} {type_name}"
+    (_SEND_NAMES if operation == "send" else _PROCESS_NAMES)[type_name] = name
+    return name
+
+
 class SpanBuilder:
     """Turns events and delivery timings into finished spans.
 
@@ -112,7 +123,7 @@ class SpanBuilder:
         if send is None:
             return  # sent before the trace started: nothing to attach it to
         span = self._consumer_span(send, message_id, subscriber, start_ns, end_ns)
-        failed = self._errors.pop((message_id, subscriber), None)
+        failed = self._errors.pop((message_id, subscriber), None) if self._errors else None
         if failed is not None:
             fail(span, failed)
         elif error_type is not None:
@@ -181,7 +192,7 @@ class SpanBuilder:
             event.trace_id,
             event.span_id,
             self._jobs.parent_of_send(event),
-            f"send {event.type}",
+            _SEND_NAMES.get(event.type) or _name("send", event.type),
             PRODUCER,
             event.time_ns,
             event.time_ns,
@@ -195,9 +206,18 @@ class SpanBuilder:
         if not self._timed:  # only inference asks which deliveries have spans
             self._consumers.add(span_id)
             self._children.pop(span_id, None)
-        attributes = self._attributes(send[_TYPE], message_id, send[_TARGET], send[_JOB])
-        attributes[sc.OPERATION_NAME] = attributes[sc.OPERATION_TYPE] = "process"
-        attributes[sc.PIPEBUS_SUBSCRIBER] = subscriber
+        target, job_id = send[_TARGET], send[_JOB]
+        attributes: dict[str, Any] = {
+            sc.SYSTEM: "pipebus",
+            sc.DESTINATION: target if target is not None else self._channel,
+            sc.MESSAGE_ID: message_id,
+            sc.PIPEBUS_TYPE: send[_TYPE],
+            sc.OPERATION_NAME: "process",
+            sc.OPERATION_TYPE: "process",
+            sc.PIPEBUS_SUBSCRIBER: subscriber,
+        }
+        if job_id is not None:
+            attributes[sc.CONVERSATION_ID] = job_id
         parent = send[_SPAN]
         links: tuple[tuple[int, int], ...] = ()
         if self._links:
@@ -206,7 +226,7 @@ class SpanBuilder:
             send[_TRACE],
             span_id,
             parent,
-            f"process {send[_TYPE]}",
+            _PROCESS_NAMES.get(send[_TYPE]) or _name("process", send[_TYPE]),
             CONSUMER,
             start_ns,
             max(end_ns, start_ns),
