@@ -144,6 +144,42 @@ class JobsState(NamedTuple):
         return sorted((j for j in self.jobs.values() if not j.finished), key=lambda j: j.started_ns)
 
 
+def _with_workers(job: JobState, workers: Map[str, WorkerJob]) -> JobState:
+    """``job._replace(workers=workers)``, built directly: the fold's most frequent change.
+
+    ``_replace`` goes through Python-level machinery that costs twice the tuple.
+    """
+    return JobState(
+        job.job_id,
+        job.requester,
+        job.name,
+        job.payload,
+        workers,
+        job.status,
+        job.reason,
+        job.cancel_reason,
+        job.started_ns,
+        job.finished_ns,
+        job.verdict,
+    )
+
+
+def _with_chunk(part: WorkerJob) -> WorkerJob:
+    """One more stream chunk (``streaming`` unless it already answered), built directly."""
+    return WorkerJob(
+        part.worker,
+        part.status if part.status in _ANSWERED else "streaming",
+        part.updates,
+        part.chunks + 1,
+        part.update_requests,
+        part.cancel_requested,
+        part.requested_ns,
+        part.finished_ns,
+        part.last_update,
+        part.response,
+    )
+
+
 def _store(state: JobsState, before: JobState | None, job: JobState, time_ns: int) -> JobsState:
     """Put ``job`` back: derive its end when no verdict was given; forget old jobs."""
     if not job.verdict:
@@ -192,7 +228,7 @@ def _change_worker(
     before = state.jobs.get(job_id)
     job = before or JobState(job_id, message.target or "?", started_ns=envelope.time_ns)
     part = job.workers.get(worker) or WorkerJob(worker, requested_ns=envelope.time_ns)
-    updated = job._replace(workers=job.workers.set(worker, change(part)))
+    updated = _with_workers(job, job.workers.set(worker, change(part)))
     return _store(state, before, updated, envelope.time_ns)
 
 
@@ -212,7 +248,7 @@ def _request(state: JobsState, envelope: Envelope) -> JobsState:
             started_ns=envelope.time_ns,
         )
     else:
-        job = before._replace(workers=before.workers.set(worker, part))
+        job = _with_workers(before, before.workers.set(worker, part))
     return _store(state, before, job, envelope.time_ns)
 
 
@@ -235,7 +271,7 @@ def _update_request(state: JobsState, envelope: Envelope) -> JobsState:
     if job is None or part is None:
         return state
     part = part._replace(update_requests=part.update_requests + 1)
-    updated = job._replace(workers=job.workers.set(part.worker, part))
+    updated = _with_workers(job, job.workers.set(part.worker, part))
     return _store(state, job, updated, envelope.time_ns)
 
 
@@ -246,11 +282,7 @@ def _stream_start(state: JobsState, envelope: Envelope) -> JobsState:
 
 
 def _stream_data(state: JobsState, envelope: Envelope) -> JobsState:
-    def change(part: WorkerJob) -> WorkerJob:
-        status = part.status if part.finished else "streaming"
-        return part._replace(chunks=part.chunks + 1, status=status)
-
-    return _change_worker(state, envelope, envelope.message.source, change)
+    return _change_worker(state, envelope, envelope.message.source, _with_chunk)
 
 
 def _stream_end(state: JobsState, envelope: Envelope) -> JobsState:
@@ -289,7 +321,7 @@ def _answer(
         response,
     )
     return _store(
-        state, before, job._replace(workers=job.workers.set(worker, answered)), envelope.time_ns
+        state, before, _with_workers(job, job.workers.set(worker, answered)), envelope.time_ns
     )
 
 
