@@ -59,6 +59,10 @@ SQLITE_PRAGMAS = (
 )
 """Set on every connection to an SQLite log (WAL: readers never block the writer)."""
 
+WRITER_CACHE_KB = 8000
+"""The writer's page cache: appends touch only the right edges of the table and its
+indexes, so a quarter of a reader's cache writes as fast, and the process stays small."""
+
 ERROR_TYPES = frozenset(
     {"BusHandlerErrorMessage", "BusWorkerErrorMessage", "BusWorkerLocalErrorMessage"}
 )
@@ -151,6 +155,7 @@ class Writer:
             for pragma in SQLITE_PRAGMAS:
                 connection.execute(pragma)
             connection.execute(f"PRAGMA synchronous={self._synchronous}")
+            connection.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KB}")
             self._connection = connection
         return self._connection
 
