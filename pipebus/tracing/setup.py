@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -138,6 +139,35 @@ def _sdk_provider(provider: object) -> TracerProvider | None:
     return None
 
 
+_BATCH_VARIABLES = {
+    "OTEL_BSP_MAX_QUEUE_SIZE": ("max_queue", QUEUE_SIZE),
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": ("max_batch", 4096),
+    "OTEL_BSP_SCHEDULE_DELAY": ("delay_s", 500),
+}
+
+
+def batch_settings() -> dict[str, Any]:
+    """The batch processor's settings from OpenTelemetry's ``OTEL_BSP_*`` variables.
+
+    The delay is in milliseconds, as OpenTelemetry reads it; pipebus's defaults differ
+    from OpenTelemetry's (a larger queue and batches, for the traffic of a bus).
+
+    Raises:
+        TracingError: If a variable is not a positive whole number.
+    """
+    settings: dict[str, Any] = {}
+    for variable, (name, default) in _BATCH_VARIABLES.items():
+        text = os.environ.get(variable, "").strip()
+        try:
+            value = int(text) if text else default
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise TracingError(f"{variable}={text!r} is not a positive whole number")
+        settings[name] = value / 1000 if name == "delay_s" else value
+    return settings
+
+
 def _new_provider(
     exporter: str | SpanExporter | None,
     protocol: str | None,
@@ -156,7 +186,7 @@ def _new_provider(
         exporters = [made_exporter for made_exporter in made if made_exporter is not None]
     for chosen in exporters:
         if batch:
-            provider.add_span_processor(BulkSpanProcessor(chosen, max_queue=QUEUE_SIZE))
+            provider.add_span_processor(BulkSpanProcessor(chosen, **batch_settings()))
         else:
             provider.add_span_processor(SimpleSpanProcessor(chosen))
     return provider

@@ -13,9 +13,12 @@ import sys
 import textwrap
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from pipebus.errors import TracingError
 from pipebus.tracing import configure
+from pipebus.tracing.processor import BulkSpanProcessor
+from pipebus.tracing.setup import batch_settings
 
 SCENARIO = """
 import asyncio, sys
@@ -122,3 +125,19 @@ def test_a_disabled_sdk_means_no_tracing() -> None:
 def test_configure_names_what_is_wrong(options: dict[str, str], message: str) -> None:
     with pytest.raises(TracingError, match=message.replace("(", r"\(").replace(")", r"\)")):
         configure(make_default=False, **options)  # type: ignore[arg-type]
+
+
+def test_the_batch_processor_reads_the_otel_bsp_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "1000")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "100")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "250")
+    assert batch_settings() == {"max_queue": 1000, "max_batch": 100, "delay_s": 0.25}
+    settings = configure(exporter=InMemorySpanExporter(), make_default=False)
+    (processor,) = settings.provider._active_span_processor._span_processors
+    assert isinstance(processor, BulkSpanProcessor)
+    settings.provider.shutdown()
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "soon")
+    with pytest.raises(TracingError, match="OTEL_BSP_SCHEDULE_DELAY='soon' is not a positive"):
+        configure(exporter="console", make_default=False)
