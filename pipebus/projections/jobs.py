@@ -257,8 +257,18 @@ def _update(state: JobsState, envelope: Envelope) -> JobsState:
     assert isinstance(message, (BusJobUpdateMessage, BusJobUpdateUrgentMessage))
 
     def change(part: WorkerJob) -> WorkerJob:
-        status = "working" if part.status == "requested" else part.status
-        return part._replace(updates=part.updates + 1, last_update=message.update, status=status)
+        return WorkerJob(
+            part.worker,
+            "working" if part.status == "requested" else part.status,
+            part.updates + 1,
+            part.chunks,
+            part.update_requests,
+            part.cancel_requested,
+            part.requested_ns,
+            part.finished_ns,
+            message.update,
+            part.response,
+        )
 
     return _change_worker(state, envelope, message.source, change)
 
