@@ -84,12 +84,13 @@ def _add_json_option(parser: argparse.ArgumentParser, each: str) -> None:
 
 
 def add_commands(commands: Commands) -> None:
-    """Add ``sessions``, ``show``, ``state``, ``replay``, ``export`` and ``db`` to ``pipebus``."""
+    """Add ``sessions``, ``show``, ``state``, ``replay``, ``export``, ``inspect``, ``db``."""
     _add_sessions(commands)
     _add_show(commands)
     _add_state(commands)
     _add_replay(commands)
     _add_export(commands)
+    _add_inspect(commands)
     _add_db(commands)
 
 
@@ -252,6 +253,32 @@ def _add_export(commands: Commands) -> None:
     )
     add_db_option(parser)
     parser.set_defaults(run=lazy("export"))
+
+
+def _add_inspect(commands: Commands) -> None:
+    parser = _command(
+        commands,
+        "inspect",
+        "step through a recorded or running session in the terminal (Textual)",
+        "Open an event log in the inspector, a time-travel debugger: without --session, "
+        "a screen lists the sessions (name, start, duration, status, events, errors) to "
+        "pick one; a session still running is followed live. Step through the messages "
+        "with the registry, the job groups and what each step changed rebuilt at the "
+        "cursor; jump to causes, effects, errors and breakpoints; filter, find, fold jobs, "
+        "see a job's spans as a waterfall; export a slice. Press ? in it for every key.",
+        "  pipebus inspect\n"
+        "  pipebus inspect pipebus.db --session last\n"
+        "  pipebus inspect postgresql://host/db --session 3fa2",
+    )
+    parser.add_argument("log", nargs="?", metavar="LOG", help=LOG_HELP)
+    parser.add_argument(
+        "--session",
+        metavar="SESSION",
+        help=SESSION_HELP.replace("(default: last)", "")
+        + " (default: pick one on the sessions screen)",
+    )
+    add_db_option(parser, what="the event log, as LOG (LOG wins if both are given)")
+    parser.set_defaults(run=lazy("inspect"))
 
 
 def _add_db(commands: Commands) -> None:

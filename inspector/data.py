@@ -1,0 +1,375 @@
+"""Every database read of the inspector: sessions, windows of events, states, searches.
+
+The screens call these from Textual workers; nothing else in ``inspector`` touches
+the log. Events are kept in a bounded cache of recent windows (never the whole
+session); a filter, a find or a breakpoint over a whole session is one SQL query
+that returns steps only, so a million-event session is searched by the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from array import array
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
+
+from inspector.panels import JobSummary, summarize
+from inspector.query import Query
+from inspector.sql import where
+from pipebus.eventlog.rows import SessionInfo, StoredEvent
+from pipebus.eventlog.schema import events
+from pipebus.eventlog.store import EventLog
+from pipebus.projections import SessionState, fold
+from pipebus.projections.views import StateChanges, changes
+from pipebus.replay.session import FOLDED_TYPES, SessionReplay
+from pipebus.tracing.events import event_of_stored
+from pipebus.tracing.records import SpanRecord
+from pipebus.tracing.spans import SpanBuilder
+
+PAGE = 500
+"""Events read at a time (a window of the timeline)."""
+
+KEPT_EVENTS = 20_000
+"""Events the cache keeps (the latest used)."""
+
+FOLDED = frozenset(FOLDED_TYPES)
+"""The types the projections fold: the state after any other event is the state before it."""
+
+TRACE_WINDOW = 5_000
+"""Steps searched on each side of a message for the rest of its trace."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """One session of a log, for the sessions screen."""
+
+    info: SessionInfo
+    events: int
+    status: str
+    duration_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageAt:
+    """The message at one step, with its cause and effects (the message panel)."""
+
+    step: int
+    event: StoredEvent
+    cause: StoredEvent | None
+    effects: list[StoredEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class AtCursor:
+    """What the side panels show for one step."""
+
+    step: int
+    event: StoredEvent
+    state: SessionState
+    changes: StateChanges
+    cause: StoredEvent | None
+    effects: list[StoredEvent]
+
+
+async def list_sessions(log: EventLog) -> list[SessionRow]:
+    """Every session of the log, newest first, with its events and shown status."""
+    now = time.time_ns()
+    rows = []
+    for info in await log.sessions():
+        count = (
+            info.events if info.status != "running" else max(info.events, await log.count(info.id))
+        )
+        rows.append(SessionRow(info, count, info.shown_status(now), info.duration_ns(now)))
+    return rows
+
+
+class SessionData:
+    """One open session: its replay, a cache of its events, and its queries.
+
+    Args:
+        replay: The open session.
+    """
+
+    def __init__(self, replay: SessionReplay) -> None:
+        self.replay = replay
+        self._events: OrderedDict[int, StoredEvent] = OrderedDict()
+        self.jobs: dict[str, JobSummary] = {}
+
+    @classmethod
+    async def open(cls, log: EventLog, session: str = "last") -> SessionData:
+        """Open ``session`` (an id, a unique prefix, or ``"last"``) of an open log.
+
+        Raises:
+            EventLogError: If there is no such session.
+        """
+        return cls(await SessionReplay.open(log, session))
+
+    @property
+    def info(self) -> SessionInfo:
+        """The session's row (as last refreshed)."""
+        return self.replay.info
+
+    @property
+    def length(self) -> int:
+        """Events in the session (as last refreshed)."""
+        return len(self.replay)
+
+    @property
+    def live(self) -> bool:
+        """Whether the session is still being recorded."""
+        return self.info.shown_status(time.time_ns()) == "running"
+
+    async def refresh(self) -> int:
+        """Re-read the session's length (it may be running); returns it."""
+        return await self.replay.refresh()
+
+    # --- events -------------------------------------------------------------------------
+
+    def cached(self, step: int) -> StoredEvent | None:
+        """The event at ``step`` if it is in the cache (for drawing, never waits)."""
+        return self._events.get(step)
+
+    def missing(self, steps: Iterable[int]) -> list[int]:
+        """Which of ``steps`` are not in the cache."""
+        return [s for s in steps if s not in self._events]
+
+    def unsummarized(self, steps: Iterable[int]) -> bool:
+        """Whether a cached event of ``steps`` belongs to a job not summarized yet."""
+        for step in steps:
+            event = self._events.get(step)
+            if event is not None and event.job_id is not None and event.job_id not in self.jobs:
+                return True
+        return False
+
+    async def load(self, steps: Sequence[int], *, summaries: bool = False) -> int:
+        """Read the events of ``steps`` not yet cached (a range, or a list); returns how many.
+
+        With ``summaries``, also the summaries of the jobs they belong to (folded rows).
+        """
+        wanted = sorted(set(self.missing(steps)))
+        loaded: list[StoredEvent] = []
+        session = self.replay.session_id
+        for at in range(0, len(wanted), PAGE):
+            chunk = wanted[at : at + PAGE]
+            if chunk[-1] - chunk[0] + 1 == len(chunk):
+                found = await self.replay.events(chunk[0], chunk[-1] + 1)
+            else:
+                rows = await self._rows(
+                    select(*events.c).where(events.c.session_id == session, events.c.seq.in_(chunk))
+                )
+                found = [StoredEvent.from_row(row) for row in rows]
+            loaded += found
+        for event in loaded:
+            self._events[event.seq] = event
+        while len(self._events) > KEPT_EVENTS:
+            self._events.popitem(last=False)
+        if summaries:
+            jobs = {e.job_id for s in steps if (e := self._events.get(s)) is not None and e.job_id}
+            await self._summarize(jobs - set(self.jobs))
+        return len(loaded)
+
+    async def event(self, step: int) -> StoredEvent:
+        """The event at ``step``, from the cache or the log."""
+        found = self._events.get(step)
+        if found is None:
+            found = await self.replay.event(step)
+            self._events[step] = found
+        return found
+
+    async def at_cursor(self, step: int) -> AtCursor:
+        """The event at ``step``, the state after it, what it changed, its cause and effects."""
+        message = await self.message_at(step)
+        state, changed = await self.state_after(message.event)
+        return AtCursor(step, message.event, state, changed, message.cause, message.effects)
+
+    async def message_at(self, step: int) -> MessageAt:
+        """The event at ``step`` with its cause and effects (read at once, on two connections)."""
+        event = await self.event(step)
+        cause, effects = await asyncio.gather(self.replay.cause_of(event), self.effects_of(event))
+        return MessageAt(step, event, cause, effects)
+
+    async def state_after(self, event: StoredEvent) -> tuple[SessionState, StateChanges]:
+        """The registry and jobs after ``event``, and what it changed in them."""
+        before = await self.replay.state_at(event.seq - 1)
+        state = fold([event.envelope()], before) if event.type in FOLDED else before
+        state = state._replace(events=event.seq)
+        return state, changes(before, state)
+
+    async def effects_of(self, event: StoredEvent) -> list[StoredEvent]:
+        """The events the handlers of ``event`` sent, in order."""
+        c = events.c
+        return await self._by_index(c.causation_id.is_not(None), c.causation_id == event.message_id)
+
+    async def _by_index(self, *conditions: ColumnElement[bool]) -> list[StoredEvent]:
+        """The events matching ``conditions`` (which an index serves), in order.
+
+        First their steps, which the index covers, then the events by step: asked
+        for whole rows at once, SQLite walks the session's steps instead (a fifth of
+        a second over a million events). (With ``IN``, no ``IS NOT NULL`` for the
+        partial index: SQLite then reads the index as a range.)
+        """
+        c = events.c
+        session = self.replay.session_id
+        found = await self._rows(select(c.seq).where(c.session_id == session, *conditions))
+        steps = sorted(row[0] for row in found)
+        await self.load(steps)
+        return [event for step in steps if (event := self._events.get(step)) is not None]
+
+    async def pages(self, start: int, stop: int) -> AsyncIterator[list[StoredEvent]]:
+        """Events of steps ``start`` to ``stop`` (included), a page at a time (exports)."""
+        position = start
+        while position <= stop:
+            page = await self.replay.events(position, min(stop, position + 5 * PAGE - 1) + 1)
+            if not page:
+                return
+            yield page
+            position = page[-1].seq + 1
+
+    # --- searches -----------------------------------------------------------------------
+
+    async def rows(
+        self, query: Query | None, *, folded: bool = False, expanded: Iterable[str] = ()
+    ) -> array[int] | None:
+        """The visible steps under a filter and job folding (None: every step is)."""
+        condition = self._visible(query, folded, expanded)
+        if condition is None:
+            return None
+        session = self.replay.session_id
+        found = await self._rows(
+            select(events.c.seq)
+            .where(events.c.session_id == session, condition)
+            .order_by(events.c.seq)
+        )
+        return array("q", (row[0] for row in found))
+
+    async def new_events(self, after: int) -> list[StoredEvent]:
+        """The events after step ``after`` (a live session's newest), cached for drawing."""
+        found = await self.replay.events(after + 1, limit=50 * PAGE)
+        for event in found[-PAGE:]:
+            self._events[event.seq] = event
+        return found
+
+    def _visible(
+        self, query: Query | None, folded: bool, expanded: Iterable[str]
+    ) -> ColumnElement[bool] | None:
+        terms: list[ColumnElement[bool]] = []
+        if query is not None:
+            terms.append(where(query, self.replay.log.dialect))
+        if folded:
+            c = events.c
+            firsts = (
+                select(func.min(c.seq))
+                .where(c.session_id == self.replay.session_id, c.job_id.is_not(None))
+                .group_by(c.job_id)
+            )
+            opened = sorted(expanded)
+            terms.append(
+                or_(
+                    c.job_id.is_(None),
+                    c.job_id.in_(opened) if opened else false(),
+                    c.seq.in_(firsts.scalar_subquery()),
+                )
+            )
+        return and_(*terms) if terms else None
+
+    async def next_hit(
+        self,
+        queries: Sequence[Query],
+        after: int,
+        *,
+        back: bool = False,
+        within: Query | None = None,
+    ) -> int | None:
+        """The first step after ``after`` (before it, ``back``) matching any of ``queries``.
+
+        ``within`` limits the search to the steps a filter shows.
+        """
+        if not queries:
+            return None
+        c = events.c
+        dialect = self.replay.log.dialect
+        condition = or_(*(where(q, dialect) for q in queries))
+        if within is not None:
+            condition = and_(condition, where(within, dialect))
+        beyond = c.seq < after if back else c.seq > after
+        pick = func.max(c.seq) if back else func.min(c.seq)
+        found = await self._rows(
+            select(pick).where(c.session_id == self.replay.session_id, beyond, condition)
+        )
+        return int(found[0][0]) if found and found[0][0] is not None else None
+
+    async def step_at_time(self, time_ns: int) -> int:
+        """The first step at or after ``time_ns`` (the last one if none is), by bisection."""
+        low, high = 1, self.length
+        while low < high:
+            middle = (low + high) // 2
+            if (await self.event(middle)).time_ns < time_ns:
+                low = middle + 1
+            else:
+                high = middle
+        return low
+
+    # --- jobs and spans ---------------------------------------------------------------------
+
+    async def _summarize(self, job_ids: set[str]) -> None:
+        """Summaries of jobs (events, first and last time, status) from all their events."""
+        if job_ids:
+            found = await self._by_index(events.c.job_id.in_(sorted(job_ids)))
+            self.jobs.update((job.job_id, job) for job in summarize(found))
+
+    async def jobs_around(self, step: int) -> list[JobSummary]:
+        """The jobs with events within :data:`TRACE_WINDOW` steps of ``step`` (cut there)."""
+        c = events.c
+        rows = await self._rows(
+            select(*c).where(
+                c.session_id == self.replay.session_id,
+                c.seq >= step - TRACE_WINDOW,
+                c.seq <= step + TRACE_WINDOW,
+                c.job_id.is_not(None),
+            )
+        )
+        return summarize(sorted(map(StoredEvent.from_row, rows), key=lambda e: e.seq))
+
+    async def spans(self, event: StoredEvent) -> list[SpanRecord]:
+        """The spans of the event's job, or of its trace near it, rebuilt from the stored ids.
+
+        A job's spans include the handler errors its messages caused (they mark the
+        deliveries that failed).
+        """
+        c = events.c
+        if event.job_id is not None:
+            found = await self._by_index(c.job_id.is_not(None), c.job_id == event.job_id)
+            ids = [each.message_id for each in found]
+            caused = await self._by_index(c.causation_id.in_(ids))
+            errors = [each for each in caused if each.is_error]
+            found = sorted([*found, *errors], key=lambda e: e.seq)
+        else:
+            rows = await self._rows(
+                select(*c)
+                .where(
+                    c.session_id == self.replay.session_id,
+                    c.seq >= event.seq - TRACE_WINDOW,
+                    c.seq <= event.seq + TRACE_WINDOW,
+                    c.trace_id == event.trace_id,
+                )
+                .order_by(c.seq)
+            )
+            found = [StoredEvent.from_row(row) for row in rows]
+        builder = SpanBuilder(deliveries_timed=False)
+        for each in found:
+            builder.add_event(event_of_stored(each))
+        return builder.finish()
+
+    async def _rows(self, query: Select[Any]) -> list[Sequence[Any]]:
+        return await self.replay.log._fetch(query, "read the inspector's events")
+
+
+async def open_log(location: str | Path | None) -> EventLog:
+    """Open the log the inspector reads (it is only read; its schema is upgraded if old)."""
+    return await EventLog.open(location)

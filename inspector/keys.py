@@ -1,0 +1,110 @@
+"""Every key of the main screen, in one table: the bindings, the help and the palette.
+
+The help screen (``?``/F1) and the command palette (Ctrl+P) list exactly these, so
+a key added here is discoverable in both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding, BindingType
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One action of the main screen and the keys that run it.
+
+    Attributes:
+        keys: Textual key names, comma-separated.
+        action: The screen's action (``action_<name>``), with arguments if any.
+        description: What it does (help and palette).
+        group: The help's section.
+        label: Its short name in the footer (``""``: not in the footer).
+    """
+
+    keys: str
+    action: str
+    description: str
+    group: str
+    label: str = ""
+
+
+KEYS: tuple[Key, ...] = (
+    Key("down,j", "step(1)", "next step", "move", "next"),
+    Key("up,k", "step(-1)", "previous step", "move", "prev"),
+    Key("pagedown,ctrl+d", "page(1)", "a page down", "move"),
+    Key("pageup,ctrl+u", "page(-1)", "a page up", "move"),
+    Key("right,l", "scrub(0.01)", "scrub forward 1% of the session", "move"),
+    Key("left,h", "scrub(-0.01)", "scrub back 1% of the session", "move"),
+    Key("home,g", "first", "first step", "move"),
+    Key("end,G", "last", "last step (resumes following a live session)", "move"),
+    Key("colon", "goto_step", "go to a step", "move", "go to"),
+    Key("t", "goto_time", "go to a time (ms since the start, or +/-ms from here)", "move"),
+    Key("c", "cause", "jump to the cause (the message whose handler sent it)", "cause"),
+    Key("x", "effects", "pick one of the messages it caused", "cause"),
+    Key("s", "spans", "waterfall of its job's spans (or its trace's)", "cause", "spans"),
+    Key("w", "jobs_waterfall", "waterfall of the jobs around the cursor (the session's)", "cause"),
+    Key("e", "next_error", "next handler or worker error", "errors", "next error"),
+    Key("E", "previous_error", "previous error", "errors"),
+    Key("f", "filter", "filter: show only what matches", "search", "filter"),
+    Key("F", "clear_filter", "clear the filter", "search"),
+    Key("slash", "find", "find: highlight what matches", "search", "find"),
+    Key("n", "find_next", "next find match", "search"),
+    Key("N", "find_previous", "previous find match", "search"),
+    Key("escape", "clear_find", "clear the find (and leave full screen)", "search"),
+    Key(
+        "b",
+        "add_breakpoint",
+        "add a breakpoint (type:, worker:, error, job:)",
+        "breakpoints",
+        "break",
+    ),
+    Key("B", "clear_breakpoints", "remove every breakpoint", "breakpoints"),
+    Key(
+        "r,f5",
+        "continue",
+        "continue to the next breakpoint hit (waits live)",
+        "breakpoints",
+        "continue",
+    ),
+    Key("R", "continue_back", "continue back to the previous hit", "breakpoints"),
+    Key("z", "fold", "fold each job into one row / unfold", "view"),
+    Key("enter", "toggle_job", "expand or collapse the job at the cursor", "view"),
+    Key("o", "open_payload", "open or fold a large payload", "view"),
+    Key("1", "full_screen('timeline')", "timeline full screen / back", "view"),
+    Key("2", "full_screen('detail')", "message panel full screen / back", "view"),
+    Key("3", "full_screen('workers')", "workers panel full screen / back", "view"),
+    Key("4", "full_screen('jobs')", "jobs panel full screen / back", "view"),
+    Key("p", "copy_payload", "copy the payload to the clipboard", "export"),
+    Key("X", "export_jsonl", "export a slice of steps as JSONL", "export"),
+    Key("T", "export_fixture", "export a worker's slice as a pytest regression fixture", "export"),
+    Key("S", "sessions", "back to the sessions", "app"),
+    Key("question_mark,f1", "help", "this help", "app", "help"),
+    Key("ctrl+p", "app.command_palette", "command palette: every action by name", "app"),
+    Key("q", "app.quit", "quit", "app", "quit"),
+)
+"""Every key of the main screen."""
+
+SHOWN: dict[str, str] = {
+    "colon": ":",
+    "slash": "/",
+    "question_mark": "?",
+    "pagedown": "PgDn",
+    "pageup": "PgUp",
+    "escape": "Esc",
+}
+
+
+def bindings() -> list[BindingType]:
+    """The main screen's bindings (the palette entry is the app's own)."""
+    return [
+        Binding(key.keys, key.action, key.label or key.description, show=bool(key.label))
+        for key in KEYS
+        if key.action != "app.command_palette"
+    ]
+
+
+def shown(keys: str) -> str:
+    """Keys as a person types them: ``"down,j"`` is ``"down / j"``."""
+    return " / ".join(SHOWN.get(k, k) for k in keys.split(","))

@@ -1,0 +1,259 @@
+"""Filter, find and breakpoint queries: their syntax, their categories, and a pure match.
+
+A query is a few terms separated by spaces; terms of one key are alternatives (OR),
+terms of different keys must all hold (AND)::
+
+    type:update            the type name contains "update" (case-insensitive)
+    cat:job                a category: lifecycle, job, frame, registry, error
+    source:writer          sent by "writer"
+    target:coordinator     sent to "coordinator"
+    worker:writer          sent by or to "writer"
+    job:3fa2               the job id starts with "3fa2"
+    /progress.*100/        a regular expression over the payload (JSON text)
+    re:progress            the same, without the slashes
+    hello                  a bare word: a regular expression over the payload
+    !                      (alone, or as the first character) invert the whole query
+
+The same query is matched here in Python (for the rows on screen and for events
+arriving live) and compiled to SQL by :mod:`inspector.data` (for whole sessions).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+CATEGORIES = ("lifecycle", "job", "frame", "registry", "error")
+"""The categories a message type belongs to (``frame`` holds frames and other data)."""
+
+ERROR_TYPES = frozenset(
+    {"BusHandlerErrorMessage", "BusWorkerErrorMessage", "BusWorkerLocalErrorMessage"}
+)
+JOB_TYPES = frozenset(
+    {
+        "BusJobRequestMessage",
+        "BusJobResponseMessage",
+        "BusJobResponseUrgentMessage",
+        "BusJobUpdateMessage",
+        "BusJobUpdateUrgentMessage",
+        "BusJobUpdateRequestMessage",
+        "BusJobCancelMessage",
+        "BusJobStreamStartMessage",
+        "BusJobStreamDataMessage",
+        "BusJobStreamEndMessage",
+        "BusJobGroupFinishedMessage",
+    }
+)
+REGISTRY_TYPES = frozenset(
+    {
+        "BusWorkerReadyMessage",
+        "BusWorkerRegistryMessage",
+        "BusWorkerStoppedMessage",
+        "BusAddWorkerMessage",
+    }
+)
+LIFECYCLE_TYPES = frozenset(
+    {
+        "BusActivateWorkerMessage",
+        "BusDeactivateWorkerMessage",
+        "BusEndMessage",
+        "BusEndWorkerMessage",
+        "BusCancelMessage",
+        "BusCancelWorkerMessage",
+    }
+)
+TYPES_OF: dict[str, frozenset[str]] = {
+    "lifecycle": LIFECYCLE_TYPES,
+    "job": JOB_TYPES,
+    "registry": REGISTRY_TYPES,
+    "error": ERROR_TYPES,
+}
+"""The types of each category but ``frame``, which is every other type."""
+
+KEYS = ("type", "cat", "source", "target", "worker", "job", "re")
+
+
+class Event(Protocol):
+    """What a query reads of an event (a :class:`~pipebus.eventlog.rows.StoredEvent`)."""
+
+    @property
+    def type(self) -> str:
+        """The type's wire name."""
+
+    @property
+    def source(self) -> str:
+        """The sender."""
+
+    @property
+    def target(self) -> str | None:
+        """The target, None for a broadcast."""
+
+    @property
+    def job_id(self) -> str | None:
+        """The job, if any."""
+
+    @property
+    def payload(self) -> str:
+        """The message's fields as JSON."""
+
+
+class SteppedEvent(Event, Protocol):
+    """An event and its step (what breakpoints report)."""
+
+    @property
+    def seq(self) -> int:
+        """The event's step."""
+
+
+def category_of(type_name: str) -> str:
+    """The category of a message type."""
+    for name, types in TYPES_OF.items():
+        if type_name in types:
+            return name
+    return "frame"
+
+
+class QueryError(ValueError):
+    """A query that does not parse (an unknown key or category, a bad regex)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A parsed query: each field holds the alternatives of one key.
+
+    Attributes:
+        types: Substrings of the type name (case-insensitive).
+        categories: Categories (see :data:`CATEGORIES`).
+        sources: Exact sender names.
+        targets: Exact target names.
+        workers: Names matching the sender or the target.
+        jobs: Prefixes of the job id.
+        patterns: Regular expressions searched in the payload.
+        invert: Whether the query matches what the terms do not.
+        text: The text it was parsed from.
+    """
+
+    types: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    workers: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    invert: bool = False
+    text: str = ""
+    _compiled: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def empty(self) -> bool:
+        """Whether the query has no term (it matches everything, or nothing inverted)."""
+        return not (
+            self.types
+            or self.categories
+            or self.sources
+            or self.targets
+            or self.workers
+            or self.jobs
+            or self.patterns
+        )
+
+    def matches(self, event: Event) -> bool:
+        """Whether ``event`` matches (the pure twin of the SQL ``inspector.data`` runs)."""
+        return self._terms_hold(event) != self.invert
+
+    def _terms_hold(self, event: Event) -> bool:
+        if self.types:
+            lowered = event.type.lower()
+            if not any(t.lower() in lowered for t in self.types):
+                return False
+        if self.categories and category_of(event.type) not in self.categories:
+            return False
+        if self.sources and event.source not in self.sources:
+            return False
+        if self.targets and event.target not in self.targets:
+            return False
+        if self.workers and not (event.source in self.workers or event.target in self.workers):
+            return False
+        if self.jobs and not (
+            event.job_id is not None and any(event.job_id.startswith(j) for j in self.jobs)
+        ):
+            return False
+        return not self._compiled or any(p.search(event.payload) for p in self._compiled)
+
+
+def parse(text: str) -> Query:
+    """Parse a query (see the module's docstring for the syntax).
+
+    Raises:
+        QueryError: If a key or a category is unknown, or a regex does not compile.
+    """
+    terms: dict[str, list[str]] = {key: [] for key in KEYS}
+    invert = False
+    body = text.strip()
+    if body.startswith("!"):
+        invert, body = True, body[1:].strip()
+    for word in _words(body):
+        if word.startswith("/") and word.endswith("/") and len(word) > 1:
+            terms["re"].append(word[1:-1])
+            continue
+        key, colon, value = word.partition(":")
+        if not colon:
+            terms["re"].append(word)
+            continue
+        key = {"category": "cat", "regex": "re", "payload": "re"}.get(key, key)
+        if key not in terms:
+            raise QueryError(f"unknown key {key!r}: use one of {', '.join(KEYS)}")
+        if not value:
+            raise QueryError(f"{key}: needs a value")
+        if key == "cat" and value not in CATEGORIES:
+            raise QueryError(f"unknown category {value!r}: use one of {', '.join(CATEGORIES)}")
+        terms[key].append(value)
+    try:
+        compiled = tuple(re.compile(p) for p in terms["re"])
+    except re.error as exc:
+        raise QueryError(f"bad regular expression: {exc}") from None
+    return Query(
+        types=tuple(terms["type"]),
+        categories=tuple(terms["cat"]),
+        sources=tuple(terms["source"]),
+        targets=tuple(terms["target"]),
+        workers=tuple(terms["worker"]),
+        jobs=tuple(terms["job"]),
+        patterns=tuple(terms["re"]),
+        invert=invert,
+        text=text.strip(),
+        _compiled=compiled,
+    )
+
+
+def _words(text: str) -> list[str]:
+    """Split on spaces, keeping a ``/regex with spaces/`` whole."""
+    words: list[str] = []
+    rest = text
+    while rest := rest.strip():
+        if rest.startswith("/") and (end := rest.find("/", 1)) > 0:
+            words.append(rest[: end + 1])
+            rest = rest[end + 1 :]
+            continue
+        word, _, rest = rest.partition(" ")
+        words.append(word)
+    return words
+
+
+BREAKPOINT_KINDS = ("type", "worker", "error", "job")
+
+
+def breakpoint_query(text: str) -> Query:
+    """A breakpoint as a query: ``type:NAME``, ``worker:NAME``, ``error`` or ``job:ID``.
+
+    Any other query text is accepted too (a breakpoint on whatever it matches).
+
+    Raises:
+        QueryError: If it does not parse, or matches everything.
+    """
+    stripped = text.strip()
+    query = parse("cat:error") if stripped in ("error", "errors") else parse(stripped)
+    if query.empty:
+        raise QueryError("a breakpoint needs a term: type:NAME, worker:NAME, error or job:ID")
+    return replace(query, text=stripped)

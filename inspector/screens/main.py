@@ -1,0 +1,359 @@
+"""The main screen's actions: one method per key of :data:`inspector.keys.KEYS`.
+
+Each moves the view-model, or asks :class:`~inspector.data.SessionData` (in a
+worker) and then moves it; the layout and the reads are :class:`SessionView`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from inspector import export
+from inspector.dialogs import LinesScreen, PickScreen, PromptScreen, help_lines
+from inspector.keys import bindings
+from inspector.query import Query, QueryError, breakpoint_query, parse
+from inspector.screens.view import SessionView
+from inspector.waterfall import job_spans, waterfall
+
+ERRORS = parse("cat:error")
+
+
+class MainScreen(SessionView):
+    """A session in the inspector: timeline, message, workers, jobs, and every key."""
+
+    BINDINGS = bindings()
+
+    def _ask(self, title: str, hint: str, value: str, then: Callable[[str], None]) -> None:
+        def answered(text: str | None) -> None:
+            if text is not None and text.strip():
+                then(text.strip())
+
+        self.app.push_screen(PromptScreen(title, hint, value), answered)
+
+    # --- moving -----------------------------------------------------------------------
+
+    def action_step(self, rows: int) -> None:
+        """Move the cursor by ``rows`` rows."""
+        self.model.move(rows)
+        self.moved("")
+
+    def action_page(self, pages: int) -> None:
+        """Move the cursor by a page of rows."""
+        self.model.move(pages * max(1, self.timeline.scrollable_content_region.height - 1))
+        self.moved("")
+
+    def action_scrub(self, fraction: float) -> None:
+        """Move the cursor by a fraction of the timeline."""
+        self.model.scrub(fraction)
+        self.moved("")
+
+    def action_first(self) -> None:
+        """To the first step."""
+        self.model.first()
+        self.moved("")
+
+    def action_last(self) -> None:
+        """To the last step; a live session is followed again."""
+        self.model.last()
+        self.moved("")
+
+    def action_goto_step(self) -> None:
+        """Ask for a step and go there."""
+
+        def go(text: str) -> None:
+            try:
+                step = int(text.replace(",", "").removeprefix("#"))
+            except ValueError:
+                self.say(f"not a step: {text!r}")
+                return
+            self.model.go(step)
+            self.moved(f"went to step {self.model.cursor:,}")
+
+        self._ask("Go to step", f"1 to {self.model.length:,}", "", go)
+
+    def action_goto_time(self) -> None:
+        """Ask for a time (ms since the start, or +/-ms from the cursor) and go there."""
+
+        def go(text: str) -> None:
+            async def work() -> None:
+                offset = float(text.removesuffix("ms")) * 1e6
+                relative = text[0] in "+-" and self.at is not None
+                base = self.at.event.time_ns if relative and self.at else self.data.info.started_ns
+                step = await self.data.step_at_time(int(base + offset))
+                self.model.go(step)
+                self.moved(f"went to {text} ms: step {self.model.cursor:,}")
+
+            self.read(work, "go to that time")
+
+        self._ask("Go to time", "milliseconds since the start, or +N / -N from here", "", go)
+
+    # --- cause and effect ---------------------------------------------------------------------
+
+    def action_cause(self) -> None:
+        """Jump to the message whose handler sent this one."""
+        if self.at is None or self.at.cause is None:
+            self.say("this message has no recorded cause")
+            return
+        step = self.at.cause.seq
+        self.model.go(step)
+        hidden = "" if self.model.cursor == step else " (hidden by the filter: nearest row)"
+        self.moved(f"cause: #{step}{hidden}")
+
+    def action_effects(self) -> None:
+        """Pick one of the messages this one caused, and go there."""
+        if self.at is None or not self.at.effects:
+            self.say("this message caused nothing")
+            return
+        choices = [
+            (e.seq, f"#{e.seq} {e.type} {e.source} → {e.target or '*'}") for e in self.at.effects
+        ]
+
+        def go(step: int | None) -> None:
+            if step:
+                self.model.go(step)
+                self.moved(f"effect: #{step}")
+
+        self.app.push_screen(PickScreen("What it caused", choices), go)
+
+    def action_spans(self) -> None:
+        """The waterfall of the spans of this message's job (or of its trace)."""
+        at = self.at
+        if at is None:
+            return
+
+        async def work() -> None:
+            spans = await self.data.spans(at.event)
+            what = (
+                f"job {at.event.job_id[:8]}"
+                if at.event.job_id
+                else f"trace {at.event.trace_id[:8]}"
+            )
+            lines = waterfall(spans, self.app.size.width - 8, mark=int(at.event.span_id, 16))
+            self.app.push_screen(LinesScreen(f"waterfall of {what}", lines))
+
+        self.read(work, "rebuild the spans")
+
+    def action_jobs_waterfall(self) -> None:
+        """The waterfall of the jobs around the cursor (the whole session, when small)."""
+        step = self.model.cursor
+
+        async def work() -> None:
+            spans = job_spans(await self.data.jobs_around(step))
+            lines = waterfall(spans, self.app.size.width - 8)
+            self.app.push_screen(LinesScreen(f"jobs around step {step:,}", lines))
+
+        self.read(work, "read the jobs")
+
+    # --- errors, find, breakpoints ------------------------------------------------------------
+
+    def _jump(self, queries: list[Query], back: bool, what: str) -> None:
+        async def work() -> None:
+            step = await self.data.next_hit(
+                queries, self.model.cursor, back=back, within=self.model.filter
+            )
+            if step is None:
+                self.say(f"no {what} {'before' if back else 'after'} step {self.model.cursor:,}")
+                return
+            self.model.go(step)
+            self.moved(f"{what} at #{step}")
+
+        self.read(work, f"find the {what}")
+
+    def action_next_error(self) -> None:
+        """To the next error."""
+        self._jump([ERRORS], False, "error")
+
+    def action_previous_error(self) -> None:
+        """To the previous error."""
+        self._jump([ERRORS], True, "error")
+
+    def action_filter(self) -> None:
+        """Ask for a filter: only the matching events are shown."""
+
+        def set_filter(text: str) -> None:
+            try:
+                query = parse(text)
+            except QueryError as exc:
+                self.say(str(exc))
+                return
+
+            async def work() -> None:
+                self.model.filter = None if query.empty and not query.invert else query
+                await self.apply_rows()
+
+            self.read(work, "filter")
+
+        current = self.model.filter.text if self.model.filter else ""
+        self._ask("Filter (hide what does not match)", QUERY_HINT, current, set_filter)
+
+    def action_clear_filter(self) -> None:
+        """Show every event again."""
+        self.model.filter = None
+        self.read(self.apply_rows, "clear the filter")
+
+    def action_find(self) -> None:
+        """Ask for a find query: matches are highlighted, n/N go to them."""
+
+        def set_find(text: str) -> None:
+            try:
+                self.model.find = parse(text)
+            except QueryError as exc:
+                self.say(str(exc))
+                return
+            self.action_find_next()
+
+        current = self.model.find.text if self.model.find else ""
+        self._ask("Find (highlight what matches)", QUERY_HINT, current, set_find)
+
+    def action_find_next(self) -> None:
+        """To the next find match."""
+        if self.model.find is not None:
+            self._jump([self.model.find], False, "match")
+
+    def action_find_previous(self) -> None:
+        """To the previous find match."""
+        if self.model.find is not None:
+            self._jump([self.model.find], True, "match")
+
+    def action_clear_find(self) -> None:
+        """Clear the find, and leave full screen."""
+        self.model.find = None
+        if self.model.maximized is not None:
+            self.model.maximized = None
+            self.show_maximized()
+        self.moved("")
+
+    def action_add_breakpoint(self) -> None:
+        """Ask for a breakpoint."""
+
+        def add(text: str) -> None:
+            try:
+                self.model.add_breakpoint(breakpoint_query(text))
+            except QueryError as exc:
+                self.say(str(exc))
+                return
+            self.moved(f"breakpoint on {text}")
+
+        value = f"type:{self.at.event.type}" if self.at is not None else "error"
+        self._ask("Break on", "type:NAME  worker:NAME  error  job:ID", value, add)
+
+    def action_clear_breakpoints(self) -> None:
+        """Remove every breakpoint."""
+        self.model.breakpoints.clear()
+        self.moved("no breakpoints")
+
+    def action_continue(self) -> None:
+        """Run the cursor to the next breakpoint hit; live, wait for one."""
+        if not self.model.breakpoints:
+            self.say("no breakpoint: add one with b")
+            return
+
+        async def work() -> None:
+            model = self.model
+            step = await self.data.next_hit(model.breakpoints, model.cursor, within=model.filter)
+            if step is not None:
+                model.go(step)
+                self.moved(f"breakpoint hit at #{step}")
+            elif model.live:
+                model.last()
+                self.moved("running: the next hit will stop the cursor")
+            else:
+                self.say("no breakpoint hit after the cursor")
+
+        self.read(work, "continue")
+
+    def action_continue_back(self) -> None:
+        """Run the cursor back to the previous breakpoint hit."""
+        self._jump(self.model.breakpoints, True, "breakpoint hit")
+
+    # --- view -----------------------------------------------------------------------------------
+
+    def action_fold(self) -> None:
+        """Fold each job into one row, or unfold them."""
+        self.model.folded = not self.model.folded
+        self.model.expanded.clear()
+        self.read(self.apply_rows, "fold the jobs")
+
+    def action_toggle_job(self) -> None:
+        """Expand or collapse the job at the cursor (jobs folded)."""
+        if self.at is None or self.at.event.job_id is None or not self.model.folded:
+            return
+        job = self.at.event.job_id
+        self.model.expanded.symmetric_difference_update({job})
+        self.read(self.apply_rows, "expand the job")
+
+    def action_open_payload(self) -> None:
+        """Show a large payload whole, or folded again."""
+        self.model.payload_open = not self.model.payload_open
+        if self.at is not None:
+            self.show_at(self.at)
+
+    def action_full_screen(self, panel: str) -> None:
+        """Show one panel full screen, or all panels again."""
+        self.model.toggle_maximized(panel)
+        self.show_maximized()
+
+    # --- export ------------------------------------------------------------------------------
+
+    def action_copy_payload(self) -> None:
+        """Copy the payload at the cursor to the clipboard."""
+        if self.at is not None:
+            self.app.copy_to_clipboard(self.at.event.payload)
+            self.say(f"payload of #{self.at.step} copied ({len(self.at.event.payload)} characters)")
+
+    def action_export_jsonl(self) -> None:
+        """Ask for steps and a file, and write those events as JSONL."""
+
+        def write(text: str) -> None:
+            async def work() -> None:
+                start, end, path = export.parse_slice(text, self.model.length)
+                total = end - start + 1
+
+                def progress(done: int) -> None:
+                    self.say(f"exporting: {done:,} of {total:,} events ({done / total:.0%})")
+
+                count = await export.write_jsonl(self.data.pages(start, end), path, progress)
+                self.say(f"{count} events written to {path}")
+
+            self.read(work, "export")
+
+        default = f"1-{self.model.length} pipebus-{self.data.info.id[:8]}.jsonl"
+        self._ask("Export steps as JSONL", "START-END PATH", default, write)
+
+    def action_export_fixture(self) -> None:
+        """Ask for a worker, steps and a file, and write its transcript (a regression fixture)."""
+
+        def write(text: str) -> None:
+            async def work() -> None:
+                worker, _, rest = text.partition(" ")
+                start, end, path = export.parse_slice(rest, self.model.length)
+                pages = self.data.pages(start, end)
+                found = await export.write_transcript(pages, worker, self.data.info.id, path)
+                self.say(f"{len(found.steps)} steps of {worker} written to {path}")
+
+            self.read(work, "export the fixture")
+
+        worker = self.at.event.source if self.at is not None else "WORKER"
+        default = f"{worker} 1-{self.model.length} {worker}.jsonl"
+        self._ask(
+            "Export a regression fixture (pipebus_regression.check)",
+            "WORKER START-END PATH",
+            default,
+            write,
+        )
+
+    # --- app -----------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        """Every key."""
+        self.app.push_screen(LinesScreen("keys (Esc closes)", help_lines()))
+
+    async def action_sessions(self) -> None:
+        """Back to the sessions screen."""
+        await self.app.run_action("sessions")
+
+
+QUERY_HINT = (
+    "type:X cat:job|lifecycle|frame|registry|error source:X target:X worker:X job:ID "
+    "/regex/ (a leading ! inverts)"
+)

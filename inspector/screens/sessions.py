@@ -1,0 +1,112 @@
+"""The sessions screen: every session of the log, newest first, to pick one to inspect."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from inspector.data import SessionRow, list_sessions
+from pipebus.errors import PipebusError
+from pipebus.eventlog.store import EventLog
+
+RELOAD_EVERY = 1.0
+"""Seconds between two readings of the sessions while one of them is running."""
+
+COLUMNS = ("name", "id", "started", "duration", "status", "events", "errors")
+
+
+def cells(row: SessionRow) -> tuple[str, ...]:
+    """A session's cells in the table (see :data:`COLUMNS`)."""
+    info = row.info
+    started = datetime.fromtimestamp(info.started_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        info.name or info.runner,
+        info.id[:8],
+        started,
+        f"{row.duration_ns / 1e9:.2f} s",
+        row.status,
+        f"{row.events:,}",
+        str(info.errors),
+    )
+
+
+class SessionsScreen(Screen[None]):
+    """The log's sessions; Enter opens one."""
+
+    class Chosen(Message):
+        """A session was picked."""
+
+        def __init__(self, session_id: str) -> None:
+            super().__init__()
+            self.session_id = session_id
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "open"),
+        Binding("r", "reload", "reload"),
+        Binding("q", "app.quit", "quit"),
+    ]
+
+    def __init__(self, log: EventLog) -> None:
+        super().__init__()
+        self.log_ = log
+        self.rows: list[SessionRow] = []
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        """Title, the table, the footer."""
+        yield Static(f"pipebus inspector  sessions of {self.log_.url}", id="title")
+        yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
+        yield Static("Enter: inspect the session  r: reload  q: quit", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Read the sessions."""
+        table = self.query_one(DataTable)
+        table.add_columns(*COLUMNS)
+        table.focus()
+        self.action_reload()
+        self.set_interval(RELOAD_EVERY, self._reload_if_running)
+
+    def _reload_if_running(self) -> None:
+        """Read the sessions again while one is running (its events and status change)."""
+        if any(row.status == "running" for row in self.rows):
+            self.action_reload()
+
+    def action_reload(self) -> None:
+        """Read the sessions again."""
+        self.run_worker(self._load(), group="sessions", exclusive=True)
+
+    async def _load(self) -> None:
+        status = self.query_one("#status", Static)
+        try:
+            self.rows = await list_sessions(self.log_)
+        except PipebusError as exc:
+            status.update(f"cannot list sessions: {exc}")
+            return
+        table = self.query_one(DataTable)
+        at = table.cursor_row
+        table.clear()
+        for row in self.rows:
+            table.add_row(*cells(row), key=row.info.id)
+        if self.rows:
+            table.move_cursor(row=min(max(at, 0), len(self.rows) - 1))
+        if not self.rows:
+            status.update(f"no sessions recorded in {self.log_.url}")
+        self.loaded = True
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row: open that session."""
+        if event.row_key.value is not None:
+            self.post_message(self.Chosen(event.row_key.value))
+
+    def action_open(self) -> None:
+        """Open the session under the cursor."""
+        table = self.query_one(DataTable)
+        if self.rows and 0 <= table.cursor_row < len(self.rows):
+            self.post_message(self.Chosen(self.rows[table.cursor_row].info.id))

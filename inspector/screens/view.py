@@ -1,0 +1,299 @@
+"""The main screen's layout and its data flow: reading rows and panels, following live.
+
+:class:`SessionView` owns the view-model and the session's data; every read runs
+in a Textual worker, and a read that finishes after the cursor moved on is
+followed by one for where the cursor is now (the latest wins, none is cancelled
+mid-query). :class:`~inspector.screens.main.MainScreen` adds the keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from inspector.data import AtCursor, MessageAt, SessionData
+from inspector.model import PANELS, ViewModel
+from inspector.panels import detail, job_lines, worker_tree
+from inspector.query import QueryError
+from inspector.widgets import Panel, StatusBar, Timeline
+from pipebus.errors import PipebusError
+from pipebus.eventlog.rows import StoredEvent
+
+
+class SessionView(Screen[None]):
+    """One session: the timeline, the panels at the cursor, the status bar.
+
+    Args:
+        data: The open session.
+        poll: Seconds between two looks for new events, while the session runs.
+    """
+
+    def __init__(self, data: SessionData, *, poll: float = 0.25) -> None:
+        super().__init__()
+        self.data = data
+        self.model = ViewModel()
+        self.poll = poll
+        self.at: AtCursor | None = None
+        self.shown_message: MessageAt | None = None
+        self._wanted = 0
+        self._reading_panels = False
+        self._reading_rows = False
+        self._polling = False
+        self._jumped = False
+        self.moves = 0
+
+    def compose(self) -> ComposeResult:
+        """Title, timeline and side panels, status bar, footer."""
+        info = self.data.info
+        yield Static(
+            f"pipebus inspector  {info.name or info.runner}  session {info.id[:8]}"
+            f"  {self.data.replay.log.url}",
+            id="title",
+        )
+        with Horizontal(id="body"):
+            yield Timeline(self.model, self.data, id="timeline")
+            with Vertical(id="side"):
+                yield Panel("message", id="detail")
+                yield Panel("workers", id="workers")
+                yield Panel("jobs", id="jobs")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Start at the first step (a live session: following its newest)."""
+        model = self.model
+        model.length = self.data.length
+        model.live = self.data.live
+        if model.live:
+            model.resume()
+            model.cursor = model.length
+        else:
+            model.cursor = 1 if model.length else 0
+        self.timeline.focus()
+        self.moved()
+        if model.live:
+            self.set_interval(self.poll, self._look_for_new)
+
+    @property
+    def timeline(self) -> Timeline:
+        """The timeline widget."""
+        return self.query_one(Timeline)
+
+    def panel(self, name: str) -> Panel:
+        """The panel called ``name`` (``detail``, ``workers``, ``jobs``)."""
+        return self.query_one(f"#{name}", Panel)
+
+    @property
+    def idle(self) -> bool:
+        """Whether every read has finished: the panels show the cursor's step, its rows are read."""
+        shown = self.at.step if self.at is not None else 0
+        busy = self._reading_panels or self._reading_rows or bool(self.workers)
+        if busy or self._jumped or shown != self.model.cursor:
+            return False
+        return not self._rows_wanted()
+
+    # --- after a change -------------------------------------------------------------------
+
+    def moved(self, note: str | None = None) -> None:
+        """The cursor or the rows changed: redraw the timeline, the status, the panels."""
+        if note is not None:
+            self.model.note = note
+        self.moves += 1
+        self._wanted = self.model.cursor
+        if self._wanted and self.data.missing(self.timeline.wanted(self._wanted)):
+            self._jumped = True  # drawn once its rows and state are read: one frame, not three
+        else:
+            self.timeline.sync()
+            self.show_status()
+        if not self._reading_panels and self._wanted:
+            self._reading_panels = True
+            self.run_worker(self._read_panels(), group="panels")
+        if not self._jumped:
+            self._read_rows()
+
+    def show_status(self) -> None:
+        """Update the status bar."""
+        self.query_one(StatusBar).show(self.model.status())
+
+    def say(self, note: str) -> None:
+        """Show a one-line note in the status bar."""
+        self.model.note = note
+        self.show_status()
+
+    def on_timeline_picked(self, picked: Timeline.Picked) -> None:
+        """A row was clicked: the cursor goes there."""
+        self.model.go(picked.step)
+        self.moved("")
+
+    def on_timeline_missing(self, _: Timeline.Missing) -> None:
+        """Rows on screen are not read yet: read them."""
+        self._read_rows()
+
+    def _rows_wanted(self) -> bool:
+        wanted = self.timeline.wanted()
+        if self.data.missing(wanted):
+            return True
+        return self.model.folded and self.data.unsummarized(wanted)
+
+    def _read_rows(self) -> None:
+        if not self._reading_rows and self._rows_wanted():
+            self._reading_rows = True
+            self.run_worker(self._rows_loop(), group="rows")
+
+    async def _rows_loop(self) -> None:
+        try:
+            while self._rows_wanted():
+                await self.data.load(self.timeline.wanted(), summaries=self.model.folded)
+                self.timeline.refresh_rows()
+        except PipebusError as exc:
+            self.say(f"cannot read events: {exc}")
+        finally:
+            self._reading_rows = False
+
+    async def _read_panels(self) -> None:
+        """Read the message, then the state, at the cursor, until they are the cursor's.
+
+        After a jump, the rows around the new step are read meanwhile, and the timeline
+        moves with the message panel, in one frame; the workers and jobs follow as soon
+        as the state is folded.
+        """
+        try:
+            while self._wanted and (
+                self._jumped or self.at is None or self.at.step != self._wanted
+            ):
+                wanted = self._wanted
+                rows = None
+                if self._jumped:  # the rows are read meanwhile, on a connection of their own
+                    steps = self.timeline.wanted(wanted)
+                    rows = asyncio.ensure_future(self.data.load(steps, summaries=self.model.folded))
+                try:
+                    message = await self.data.message_at(wanted)
+                finally:
+                    if rows is not None:
+                        await rows
+                if self._jumped and wanted == self._wanted:
+                    self._jumped = False
+                    self.timeline.sync()
+                    self.show_status()
+                self.show_message(message)
+                if wanted != self._wanted:
+                    continue  # moved on meanwhile: no state for a step left behind
+                state, changed = await self.data.state_after(message.event)
+                self.show_state(
+                    AtCursor(wanted, message.event, state, changed, message.cause, message.effects)
+                )
+        except (PipebusError, IndexError) as exc:
+            self.say(f"cannot read step {self._wanted}: {exc}")
+            if self._jumped:
+                self._jumped = False
+                self.timeline.sync()
+                self.show_status()
+        finally:
+            self._reading_panels = False
+        self._read_rows()
+
+    def show_message(self, message: MessageAt) -> None:
+        """Fill the message panel."""
+        self.shown_message = message
+        self.panel("detail").show(
+            detail(
+                message.event,
+                self.data.info.started_ns,
+                message.cause,
+                message.effects,
+                payload_open=self.model.payload_open,
+            )
+        )
+        self.panel("detail").border_title = f"message #{message.step}"
+
+    def show_state(self, at: AtCursor) -> None:
+        """Fill the workers and jobs panels with the state at the cursor."""
+        self.at = at
+        self.panel("workers").show(worker_tree(at.state, at.changes, self.data.info.runner))
+        self.panel("jobs").show(job_lines(at.state, at.changes))
+
+    def show_at(self, at: AtCursor) -> None:
+        """Fill every panel for ``at`` (again: after the payload was opened, say)."""
+        self.show_message(MessageAt(at.step, at.event, at.cause, at.effects))
+        self.show_state(at)
+
+    def show_maximized(self) -> None:
+        """Show only the maximized panel, or all of them."""
+        chosen = self.model.maximized
+        for name in PANELS:
+            widget = self.timeline if name == "timeline" else self.panel(name)
+            widget.display = chosen is None or chosen == name
+        self.query_one("#side").display = chosen is None or chosen != "timeline"
+        self.timeline.sync()
+
+    # --- running reads the keys start -----------------------------------------------------
+
+    def read(self, work: Callable[[], Awaitable[Any]], doing: str) -> None:
+        """Run ``work`` in a worker; a log error or a bad query becomes a note."""
+
+        async def guarded() -> None:
+            try:
+                await work()
+            except (PipebusError, QueryError, ValueError, OSError) as exc:
+                self.say(f"cannot {doing}: {exc}")
+
+        self.run_worker(guarded(), group="actions")
+
+    async def apply_rows(self) -> None:
+        """Recompute the visible rows (filter, folding) and redraw.
+
+        The status bar says the session is being searched meanwhile (a second, at
+        most, over a million events).
+        """
+        model = self.model
+        if model.filter is not None or model.folded:
+            self.say(f"searching {model.length:,} events…")
+        model.set_rows(
+            await self.data.rows(model.filter, folded=model.folded, expanded=model.expanded)
+        )
+        self.moved("")
+
+    # --- live -------------------------------------------------------------------------------
+
+    def _look_for_new(self) -> None:
+        if not self._polling:
+            self._polling = True
+            self.run_worker(self._new_events(), group="live")
+
+    async def _new_events(self) -> None:
+        model = self.model
+        try:
+            length = await self.data.refresh()
+            while model.length < length:  # read in pages: a fast session may have run ahead
+                arrived = await self.data.new_events(model.length)
+                if not arrived:
+                    break
+                await self._arrived(arrived, arrived[-1].seq)
+            if not self.data.live and model.length >= self.data.length:
+                model.live = model.following = False
+                self.moved("the session has ended")
+        except PipebusError as exc:
+            self.say(f"cannot follow the session: {exc}")
+        finally:
+            self._polling = False
+
+    async def _arrived(self, arrived: list[StoredEvent], length: int) -> None:
+        model = self.model
+        shown = model.filter
+        visible = [e for e in arrived if shown is None or shown.matches(e)]
+        was_following = model.following
+        hit = model.hits_breakpoint(visible) if was_following else None
+        model.grow(length, () if model.folded else (e.seq for e in visible))
+        if model.folded:  # which new rows a folded job gets is the database's to say
+            model.set_rows(await self.data.rows(model.filter, folded=True, expanded=model.expanded))
+        if hit is not None:
+            model.go(hit)
+            self.moved(f"breakpoint hit at #{hit}")
+        elif was_following or model.new_events:
+            self.moved()

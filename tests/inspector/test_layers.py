@@ -1,0 +1,38 @@
+"""The inspector's layers, checked by reading its imports: a pure view-model, one data module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_architecture import imported_roots
+
+INSPECTOR = Path(__file__).resolve().parents[2] / "inspector"
+PURE = ["model.py", "query.py", "panels.py", "waterfall.py", "keys.py"]
+IO = {"asyncio", "sqlalchemy", "aiosqlite", "asyncpg"}
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_the_view_model_imports_no_io_and_no_textual(module: str) -> None:
+    roots = imported_roots(INSPECTOR / module)
+    assert not roots & IO
+    if module != "keys.py":  # the key table hands Textual its bindings
+        assert "textual" not in roots
+
+
+def test_only_the_data_module_reads_the_database() -> None:
+    readers = sorted(
+        str(path.relative_to(INSPECTOR))
+        for path in INSPECTOR.rglob("*.py")
+        if "sqlalchemy" in imported_roots(path)
+    )
+    assert readers == ["data.py", "sql.py"]  # sql.py only builds the queries data.py runs
+    assert "select(" not in (INSPECTOR / "sql.py").read_text()
+
+
+def test_widgets_and_screens_never_query_the_log_themselves() -> None:
+    for path in [INSPECTOR / "widgets.py", *(INSPECTOR / "screens").glob("*.py")]:
+        text = path.read_text()
+        assert "replay." not in text.replace("data.replay.log.url", ""), path.name
+        assert "EventLog.open" not in text and "_fetch" not in text, path.name

@@ -1,0 +1,126 @@
+"""Queries: their syntax, their pure match, and the same match as SQL over a real log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from inspector.data import SessionData
+from inspector.query import CATEGORIES, QueryError, breakpoint_query, category_of, parse
+from pipebus.eventlog.store import EventLog
+from tests.inspector.sessions import SESSION
+
+
+def test_terms_of_one_key_are_alternatives_and_keys_combine() -> None:
+    query = parse("type:update type:cancel source:writer /progress.*%/")
+    assert query.types == ("update", "cancel")
+    assert query.sources == ("writer",)
+    assert query.patterns == ("progress.*%",)
+    assert not query.invert and not query.empty
+
+
+def test_a_leading_bang_inverts_and_slashes_keep_spaces() -> None:
+    query = parse("! /a b/ worker:x")
+    assert query.invert and query.patterns == ("a b",) and query.workers == ("x",)
+    assert parse("plain words").patterns == ("plain", "words")
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("colour:red", "unknown key 'colour'"),
+        ("cat:frames", "unknown category 'frames'"),
+        ("type:", "type: needs a value"),
+        ("/(unclosed/", "bad regular expression"),
+    ],
+)
+def test_a_bad_query_says_what_is_wrong(text: str, complaint: str) -> None:
+    with pytest.raises(QueryError, match=complaint.replace("(", r"\(")):
+        parse(text)
+
+
+def test_categories_cover_every_type() -> None:
+    assert category_of("BusJobStreamDataMessage") == "job"
+    assert category_of("BusWorkerStoppedMessage") == "registry"
+    assert category_of("BusEndMessage") == "lifecycle"
+    assert category_of("BusHandlerErrorMessage") == "error"
+    assert category_of("BusFrameMessage") == category_of("myapp.Greeting") == "frame"
+
+
+def test_breakpoints_are_queries_with_a_short_form_for_errors() -> None:
+    assert breakpoint_query("error").categories == ("error",)
+    assert breakpoint_query("job:j-tr").jobs == ("j-tr",)
+    assert breakpoint_query("worker:closer").text == "worker:closer"
+    with pytest.raises(QueryError, match="needs a term"):
+        breakpoint_query("!")
+
+
+TERMS = st.sampled_from(
+    [
+        "type:job",
+        "type:Ready",
+        "type:STOPPED",
+        *(f"cat:{c}" for c in CATEGORIES),
+        "source:agent",
+        "source:writer",
+        "target:agent",
+        "target:archivist",
+        "worker:translator",
+        "worker:closer",
+        "job:j-",
+        "job:j-tr",
+        "/klingon/",
+        '/"status":"(failed|cancelled)"/',
+        "Venus",
+        '/^\\{"source":"a/',
+    ]
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(terms=st.lists(TERMS, min_size=1, max_size=3), invert=st.booleans())
+async def test_the_sql_of_a_query_selects_what_its_pure_match_does(
+    fixed_log: Path, terms: list[str], invert: bool
+) -> None:
+    query = parse(("! " if invert else "") + " ".join(terms))
+    async with await EventLog.open(fixed_log) as log:
+        data = await SessionData.open(log, SESSION)
+        every = await data.replay.events()
+        rows = await data.rows(query)
+        assert rows is not None
+        assert list(rows) == [e.seq for e in every if query.matches(e)]
+        await data.replay.close()
+
+
+QUERIES = [
+    "type:job",
+    "cat:frame",
+    "! cat:registry source:agent",
+    "target:agent worker:writer",
+    "job:j-a",
+    "/klingon/",
+    '/"status":"(failed|cancelled)"/',
+    "! /Venus/",
+]
+
+
+async def test_each_backend_selects_the_same_rows_and_finds_the_same_hits(any_log: str) -> None:
+    async with await EventLog.open(any_log) as log:
+        data = await SessionData.open(log, SESSION)
+        every = await data.replay.events()
+        for text in QUERIES:
+            query = parse(text)
+            rows = await data.rows(query)
+            assert rows is not None
+            assert list(rows) == [e.seq for e in every if query.matches(e)], text
+        assert await data.next_hit([parse("cat:error")], 1) == 13
+        assert await data.next_hit([parse("cat:error")], 20, back=True) == 13
+        folded = await data.rows(None, folded=True, expanded={"j-tr"})
+        assert folded is not None and len(folded) == 17
+        effects = await data.effects_of(await data.event(12))
+        assert [e.seq for e in effects] == [13, 14]
