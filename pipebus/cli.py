@@ -25,7 +25,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     if args.db:
         os.environ[ENVIRONMENT_VARIABLE] = args.db
-    asyncio.run(run_demo(say))
+    if not args.verbose:
+        # The demo's handler errors are on purpose, and its timeline shows them.
+        logging.getLogger("pipebus.bus").setLevel(logging.CRITICAL)
+    asyncio.run(run_demo(say, failures=True))
     return 0
 
 
@@ -44,9 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="run a multi-worker demo session and print what happens",
         description="Run a coordinator, a job group of three workers (one streams, one "
-        "reports progress), a handoff by activation and a graceful end; print each "
-        "message as it crosses the bus, then the final registry and jobs. The session "
-        "is recorded in the event log.",
+        "reports progress), a translator whose handler raises (the worker fails), an "
+        "archive job cancelled midway, a handoff by activation and a graceful end; print "
+        "each message as it crosses the bus, then the final registry and jobs. The "
+        "session is recorded in the event log, and the command to open it in the "
+        "inspector (`pipebus inspect LOG --session ID`) is printed last.",
     )
     add_db_option(
         demo,

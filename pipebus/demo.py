@@ -1,8 +1,12 @@
 """The demo: a small voice-agent style session with several workers, printed as it runs.
 
 A coordinator asks three workers for an answer as one job group: a researcher that
-reports progress, a writer that streams its text, and a fact checker. Then it hands
-the conversation over to a closer by activation and the session ends gracefully.
+reports progress, a writer that streams its text, and a fact checker. It then asks a
+translator, whose handler raises (a recorded handler error; the worker fails), and
+starts an archive job that it cancels once the archivist is at work (these two with
+``failures``, as ``pipebus demo`` runs it). Then it hands the conversation over to a
+closer by activation and the session ends gracefully. The session is recorded in
+the default event log, for ``pipebus inspect``.
 """
 
 from __future__ import annotations
@@ -14,14 +18,17 @@ from typing import Any
 
 from pipebus.core.envelope import Envelope
 from pipebus.describe import describe
+from pipebus.errors import JobError, JobGroupError
+from pipebus.eventlog.urls import default_location
 from pipebus.messages import BusJobRequestMessage, BusTTSSpeakMessage
-from pipebus.types import JobGroupEvent, WorkerActivationArgs, WorkerReadyData
+from pipebus.types import JobGroupEvent, WorkerActivationArgs, WorkerParams, WorkerReadyData
 from pipebus.workers.base import BaseWorker
 from pipebus.workers.decorators import job, worker_ready
 from pipebus.workers.runner import WorkerRunner
 
 QUESTION = "Which planet has the longest day?"
 TEAM = ("researcher", "writer", "fact_checker")
+HELPERS = ("translator", "archivist")
 
 
 class Researcher(BaseWorker):
@@ -59,13 +66,63 @@ class FactChecker(BaseWorker):
         await self.send_job_response(message.job_id, {"verified": True})
 
 
-class Coordinator(BaseWorker):
-    """Runs the job group once its team is ready, then hands over to the closer."""
+class Translator(BaseWorker):
+    """Has no model for the language it is asked for: its handler raises, and it fails."""
 
-    def __init__(self, say: Callable[[str], None]) -> None:
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._broken: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+
+    @job(name="translate")
+    async def translate(self, message: BusJobRequestMessage) -> None:
+        """Raise: the error is recorded, the job answered ERROR, and the worker fails."""
+        error = LookupError(f"no translation model for {(message.payload or {}).get('to')!r}")
+        if not self._broken.done():
+            self._broken.set_result(error)
+        raise error
+
+    async def run(self, params: WorkerParams | None = None) -> None:
+        """Run until ended, or fail once a translation broke (status ``"failed"``)."""
+        ended = asyncio.ensure_future(super().run(params))
+        waiting: list[asyncio.Future[Any]] = [ended, self._broken]
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            ended.cancel()
+            raise
+        if ended.done():
+            return ended.result()
+        await asyncio.sleep(0)  # let the job's ERROR answer go out first
+        self._mark_stop("failed", f"LookupError: {self._broken.result()}")
+        await self.send_bus_error_message(str(self._broken.result()))
+        await self.stop()
+        await ended
+        raise self._broken.result()
+
+
+class Archivist(BaseWorker):
+    """Archives the conversation, slowly: the coordinator cancels it midway."""
+
+    @job(name="archive")
+    async def archive(self, message: BusJobRequestMessage) -> None:
+        """Report that it started, then work until cancelled."""
+        await self.send_job_update(message.job_id, {"archived": 0})
+        await asyncio.Event().wait()
+
+
+class Coordinator(BaseWorker):
+    """Runs the job group once its team is ready, then hands over to the closer.
+
+    Args:
+        say: Where it prints progress.
+        failures: Also ask the translator (which fails) and cancel the archivist's job.
+    """
+
+    def __init__(self, say: Callable[[str], None], *, failures: bool = False) -> None:
         super().__init__("coordinator")
         self._say = say
         self._ready: set[str] = set()
+        self._failures = failures
 
     @worker_ready(name="researcher")
     async def on_researcher(self, data: WorkerReadyData) -> None:
@@ -82,9 +139,19 @@ class Coordinator(BaseWorker):
         """One team member is ready."""
         await self._team_member_ready(data)
 
+    @worker_ready(name="translator")
+    async def on_translator(self, data: WorkerReadyData) -> None:
+        """A helper is ready."""
+        await self._team_member_ready(data)
+
+    @worker_ready(name="archivist")
+    async def on_archivist(self, data: WorkerReadyData) -> None:
+        """A helper is ready."""
+        await self._team_member_ready(data)
+
     async def _team_member_ready(self, data: WorkerReadyData) -> None:
         self._ready.add(data.worker_name)
-        if self._ready == set(TEAM):
+        if self._ready == {*TEAM, *(HELPERS if self._failures else ())}:
             self.create_task(self._converse(), "converse")
 
     async def _converse(self) -> None:
@@ -100,8 +167,30 @@ class Coordinator(BaseWorker):
                 if event.type == JobGroupEvent.UPDATE and event.data:
                     self._say(f"    {event.worker_name} is {event.data['progress']}% done")
         self._say(f"    answers: {group.responses}")
+        if self._failures:
+            await self._translate(group.responses["writer"])
+            await self._archive_and_cancel()
         args = WorkerActivationArgs(metadata={"summary": group.responses["writer"]})
         await self.activate_worker("closer", args=args, deactivate_self=True)
+
+    async def _translate(self, text: dict[str, Any]) -> None:
+        try:
+            async with self.job(
+                "translator", name="translate", payload={"text": text, "to": "klingon"}, timeout=5
+            ) as translation:
+                async for _ in translation:
+                    pass
+        except JobError as exc:
+            self._say(f"    translation failed: {exc}")
+
+    async def _archive_and_cancel(self) -> None:
+        try:
+            async with self.job("archivist", name="archive", payload={"keep": "all"}) as archive:
+                async for _ in archive:  # its first update: it is at work; stop it
+                    await self.cancel_job_group(archive.job_id, reason="the user hung up")
+                    break
+        except (JobError, JobGroupError) as exc:
+            self._say(f"    archive cancelled: {exc}")
 
 
 class Closer(BaseWorker):
@@ -128,16 +217,29 @@ class TimelinePrinter:
         self._say(f"{elapsed_ms:8.1f} ms  #{envelope.seq:<3} {describe(envelope.message, 48)}")
 
 
-async def run_demo(say: Callable[[str], None] = print) -> WorkerRunner:
-    """Run the demo session, printing its timeline and a summary through ``say``."""
+async def run_demo(say: Callable[[str], None] = print, *, failures: bool = False) -> WorkerRunner:
+    """Run the demo session, printing its timeline and a summary through ``say``.
+
+    With ``failures`` (what ``pipebus demo`` runs, so the inspector has something to
+    show) the coordinator also asks the translator, whose handler raises and which
+    then fails, and cancels the archivist's job midway.
+    """
     runner = WorkerRunner(name="demo-runner", handle_sigint=True)
     runner.bus.add_tap(TimelinePrinter(say))
-    say(f"pipebus demo: a coordinator, three workers and a handoff. Question: {QUESTION}\n")
+    if failures:
+        say(
+            "pipebus demo: a coordinator, three workers, a failing translator, a cancelled "
+            f"archive job and a handoff. Question: {QUESTION}\n"
+        )
+    else:
+        say(f"pipebus demo: a coordinator, three workers and a handoff. Question: {QUESTION}\n")
+    helpers = (Translator("translator"), Archivist("archivist")) if failures else ()
     await runner.add_workers(
-        Coordinator(say),
+        Coordinator(say, failures=failures),
         Researcher("researcher"),
         Writer("writer"),
         FactChecker("fact_checker"),
+        *helpers,
         Closer("closer", active=False),
     )
     await runner.run()
@@ -153,4 +255,12 @@ async def run_demo(say: Callable[[str], None] = print) -> WorkerRunner:
     stats = runner.bus.stats
     errors = stats.handler_errors
     say(f"Bus: {stats.stamped} messages, {stats.delivered} deliveries, {errors} handler errors")
+    where = default_location()
+    say(f"\nRecorded in {where}. Inspect it with:")
+    say(f"  {inspect_command(where, runner.session_id)}")
     return runner
+
+
+def inspect_command(location: str, session_id: str) -> str:
+    """The command that opens a recorded session in the inspector."""
+    return f"pipebus inspect {location} --session {session_id[:8]}"

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from pipebus.cli import build_parser
-from pipebus.demo import run_demo
+from pipebus.cli import build_parser, main
+from pipebus.demo import inspect_command, run_demo
+from pipebus.replay import SessionReplay
 
 
-async def test_the_demo_runs_its_whole_scenario() -> None:
+async def test_the_demo_runs_its_whole_scenario(private_event_log: Path) -> None:
     lines: list[str] = []
-    runner = await run_demo(lines.append)
+    runner = await run_demo(lines.append, failures=True)
     text = "\n".join(lines)
     for expected in (
         "BusJobRequestMessage  coordinator → researcher",
@@ -23,23 +25,73 @@ async def test_the_demo_runs_its_whole_scenario() -> None:
         "BusActivateWorkerMessage  coordinator → closer",
         "BusEndMessage  closer → *",
         "researcher is 100% done",
+        "BusHandlerErrorMessage  translator → *",
+        "BusJobCancelMessage  coordinator → archivist",
+        "translation failed: worker 'translator' answered error",
+        "archive cancelled: the user hung up",
     ):
         assert expected in text
-    assert {w.status for w in runner.registry.state.workers.values()} == {"ended"}
-    (job,) = runner.jobs.state.jobs.values()
-    assert job.status == "completed" and set(job.workers) == {
+    workers = {w.name: w.status for w in runner.registry.state.workers.values()}
+    assert workers.pop("translator") == "failed"
+    assert set(workers.values()) == {"ended"}
+    jobs = {job.name: job for job in runner.jobs.state.jobs.values()}
+    assert set(jobs) == {"answer", "translate", "archive"}
+    assert jobs["answer"].status == "completed" and set(jobs["answer"].workers) == {
         "researcher",
         "writer",
         "fact_checker",
     }
-    assert runner.bus.stats.handler_errors == 0
+    assert jobs["translate"].status == "failed"
+    assert jobs["archive"].status == "cancelled"
+    assert runner.bus.stats.handler_errors >= 1
+
+
+async def test_without_failures_the_demo_is_the_plain_scenario(private_event_log: Path) -> None:
+    runner = await run_demo(lambda _line: None)
+    assert {w.status for w in runner.registry.state.workers.values()} == {"ended"}
+    (job,) = runner.jobs.state.jobs.values()
+    assert job.status == "completed" and runner.bus.stats.handler_errors == 0
+
+
+async def test_the_demo_is_recorded_and_says_how_to_inspect_it(private_event_log: Path) -> None:
+    lines: list[str] = []
+    runner = await run_demo(lines.append, failures=True)
+    assert lines[-1].strip() == inspect_command(str(private_event_log), runner.session_id)
+    assert (
+        lines[-1].strip()
+        == f"pipebus inspect {private_event_log} --session {runner.session_id[:8]}"
+    )
+    async with await SessionReplay.open(private_event_log, runner.session_id[:8]) as replay:
+        assert len(replay) == runner.bus.stats.stamped
+        assert replay.info.errors >= 1
+        state = await replay.state_at(len(replay))
+    assert state.registry.workers["translator"].status == "failed"
 
 
 def test_help_lists_every_command() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "pipebus.cli", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    assert "demo" in out
+    assert "demo" in out and "inspect" in out
+
+
+def test_inspect_help_says_how_to_open_a_log_and_a_session() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "pipebus.cli", "inspect", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "LOG" in out and "--session SESSION" in out and "pipebus inspect pipebus.db" in out
+
+
+def test_inspect_refuses_a_missing_log_or_session_in_one_line(
+    tmp_path: Path, private_event_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["inspect", str(tmp_path / "nothing.db")]) == 1
+    assert "no event log at" in capsys.readouterr().err
+    assert main(["inspect", str(private_event_log), "--session", "ffff"]) == 1
+    assert "no session matches 'ffff'" in capsys.readouterr().err
 
 
 def test_an_unknown_command_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,3 +99,21 @@ def test_an_unknown_command_is_a_clear_error(capsys: pytest.CaptureFixture[str])
         build_parser().parse_args(["nope"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_inspect_opens_the_app_on_the_log_and_session_given(
+    private_event_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    import inspector.app
+
+    runner = asyncio.run(run_demo(lambda _line: None))
+    opened: list[tuple[object, object]] = []
+    monkeypatch.setattr(inspector.app, "run", lambda log, session: opened.append((log, session)))
+    assert main(["inspect", str(private_event_log), "--session", runner.session_id[:8]]) == 0
+    assert main(["inspect", "--db", str(private_event_log)]) == 0
+    assert opened == [
+        (str(private_event_log), runner.session_id[:8]),
+        (str(private_event_log), None),
+    ]
