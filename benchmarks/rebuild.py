@@ -2,7 +2,7 @@
 
 First records a session of ``--events`` events (1,000,000) with
 :mod:`benchmarks.session_mix` (a recording runner's bus, a voice-agent-like mix; see
-there how) into a fresh SQLite file, default ``snapshot_every`` (2000); the live
+there how) into a fresh SQLite file, default ``snapshot_every`` (1000); the live
 projections' state at the end is kept next to it (``<db>.live``). Then each
 measurement runs in a fresh process of its own, over that file, as a user opening
 the session would (not in the process that generated it, whose heap holds the whole

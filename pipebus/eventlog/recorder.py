@@ -78,7 +78,7 @@ class Recorder:
         buffer_size: int = 20_000,
         strict: bool = False,
         record_deliveries: Literal["errors", "all"] = "errors",
-        snapshot_every: int = 2000,
+        snapshot_every: int = 1000,
         state: Callable[[int], SessionState] | None = None,
         linger: float = 0.02,
     ) -> None:

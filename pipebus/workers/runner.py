@@ -72,7 +72,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         strict: Make sends raise once the event log cannot be written.
         record_deliveries: ``"errors"`` (default) or ``"all"``: also every delivery's
             timing.
-        snapshot_every: Events between snapshots of the registry and jobs (default 2000).
+        snapshot_every: Events between snapshots of the registry and jobs (default 1000).
         log_buffer: Events the recorder buffers before senders wait (default 20,000).
         tracing: Live OpenTelemetry tracing: None (default: when configured, see
             :mod:`pipebus.tracing.setup`), True, False, or ``TracingSettings``.
@@ -105,7 +105,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         durability: Durability = "batch",
         strict: bool = False,
         record_deliveries: Literal["errors", "all"] = "errors",
-        snapshot_every: int = 2000,
+        snapshot_every: int = 1000,
         log_buffer: int = 20_000,
         tracing: bool | TracingSettings | None = None,
     ) -> None:
