@@ -41,6 +41,8 @@ bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python -m benchmarks.tracing --pipecat-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.over_redis --pipecat-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.eventlog
+	$(BIN)/python -m benchmarks.sqlite_indexes
+	$(BIN)/python -m benchmarks.inspector
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache
