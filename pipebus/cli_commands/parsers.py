@@ -175,9 +175,16 @@ def _add_replay(commands: Commands) -> None:
         "that tests can replay (pipebus_regression fixture) without the log.",
         "  pipebus replay last --worker myapp.agents:Researcher --name researcher\n"
         "  pipebus replay 3fa2 --name writer --save-transcript tests/writer.jsonl\n"
-        "  pipebus replay --transcript tests/writer.jsonl --worker myapp.agents:make_writer",
+        "  pipebus replay --transcript tests/writer.jsonl --worker myapp.agents:make_writer\n"
+        "  pipebus replay --all --worker myapp.agents:Researcher --name researcher",
     )
     parser.add_argument("session", nargs="?", default="last", metavar="SESSION", help=SESSION_HELP)
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="check the worker code against every session of the log in which the worker "
+        "(--name) took part, newest first, with a progress bar; exit 1 if any diverges",
+    )
     parser.add_argument(
         "--worker",
         metavar="MODULE:CLASS",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pipebus.cli_commands import CommandError
 from pipebus.cli_commands.logs import opened_log
 from pipebus.cli_commands.output import say
+from pipebus.cli_commands.progress import ProgressBar
 from pipebus.replay.rerun import rerun
 from pipebus.replay.session import SessionReplay
 from pipebus.replay.transcript import Transcript, transcript_of
@@ -69,7 +70,46 @@ async def _transcript(args: argparse.Namespace, worker: str | None) -> Transcrip
             raise CommandError(str(exc)) from None
 
 
+async def _check_all(args: argparse.Namespace) -> int:
+    """``--all``: the worker code against every session the worker took part in."""
+    if args.transcript or args.save_transcript:
+        raise CommandError("--all replays sessions: it takes no --transcript or --save-transcript")
+    if not args.worker or not args.name:
+        raise CommandError("--all needs the worker code (--worker) and its recorded name (--name)")
+    factory = worker_factory(args.worker, args.name)
+    matched, diverged, absent = 0, 0, 0
+    bar = ProgressBar("replay", "sessions")
+    async with opened_log(args) as log:
+        sessions = await log.sessions()
+        for done, info in enumerate(sessions, 1):
+            async with await SessionReplay.open(log, info.id) as replay:
+                try:
+                    transcript = await transcript_of(replay, args.name)
+                except ValueError:
+                    absent += 1
+                    bar.update(done, len(sessions))
+                    continue
+            result = await rerun(transcript, factory, timeout=args.timeout)
+            bar.update(done, len(sessions))
+            if result.ok:
+                matched += 1
+            else:
+                diverged += 1
+                bar.close()
+                say(f"session {info.id[:8]}: {result.report()}")
+    bar.close()
+    say(
+        f"{len(sessions)} session(s): {matched} match the recording, {diverged} diverge, "
+        f"{absent} without a worker named {args.name!r}"
+    )
+    if matched + diverged == 0:
+        raise CommandError(f"no session of the log has a worker named {args.name!r}")
+    return 1 if diverged else 0
+
+
 async def _run(args: argparse.Namespace) -> int:
+    if args.all:
+        return await _check_all(args)
     factory = worker_factory(args.worker, args.name) if args.worker else None
     name = args.name or (factory().name if factory is not None else None)
     transcript = await _transcript(args, name)

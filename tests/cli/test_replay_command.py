@@ -83,3 +83,64 @@ async def test_bad_worker_specs_are_named(
     assert "--name" in capsys.readouterr().err
     assert await run("replay", "--name", "nobody", "--worker", "pipebus.demo:Researcher") == 1
     assert "'nobody' sent nothing" in capsys.readouterr().err
+
+
+@pytest.fixture
+async def three_sessions(private_event_log: Path) -> Path:
+    """Two demo sessions and one in which no fact checker took part."""
+    from pipebus import BaseWorker, WorkerRunner
+
+    await run_demo(lambda line: None)
+    await run_demo(lambda line: None)
+
+    class Quiet(BaseWorker):
+        async def on_activated(self, args: object) -> None:
+            await self.end(reason="nothing to do")
+
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(Quiet("quiet"))
+    await runner.run()
+    return private_event_log
+
+
+async def test_all_checks_every_session_the_worker_took_part_in(
+    three_sessions: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = await run(
+        "replay", "--all", "--worker", "pipebus.demo:FactChecker", "--name", "fact_checker"
+    )
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert out.splitlines()[-1] == (
+        "3 session(s): 2 match the recording, 0 diverge, 1 without a worker named 'fact_checker'"
+    )
+
+
+async def test_all_exits_1_and_names_each_diverging_session(
+    three_sessions: Path, changed_module: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = await run(
+        "replay", "--all", "--worker", f"{changed_module}:Doubtful", "--name", "fact_checker"
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert status == 1
+    diverging = [line for line in out if line.startswith("session ")]
+    assert len(diverging) == 2
+    assert all("fact_checker diverges from the recording at step" in line for line in diverging)
+    assert out[-1].startswith("3 session(s): 0 match the recording, 2 diverge")
+
+
+async def test_all_with_no_session_of_that_worker_is_an_error(
+    three_sessions: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = await run("replay", "--all", "--worker", "pipebus.demo:Researcher", "--name", "nobody")
+    assert status == 1
+    assert "no session of the log has a worker named 'nobody'" in capsys.readouterr().err
+
+
+async def test_all_takes_no_transcript(
+    three_sessions: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = await run("replay", "--all", "--transcript", "x.jsonl", "--name", "writer")
+    assert status == 1
+    assert "--all replays sessions" in capsys.readouterr().err
