@@ -1,6 +1,6 @@
 """``make bench``: run the core scenarios on Pipecat and pipebus in one run, compare.
 
-Three sides, each in a fresh process of its own environment (Pipecat is installed in
+Three sides, taking turns, each turn a fresh process of its own environment (Pipecat is installed in
 a separate virtual environment by the Makefile): Pipecat 1.14, pipebus with recording
 off (``event_log=None``) and pipebus recording into a fresh SQLite file per run
 (default durability). Both pipebus columns are compared with Pipecat *without*
@@ -47,6 +47,30 @@ def run_side(
         sys.exit(f"{impl} benchmark failed (exit {done.returncode}):\n{done.stderr}")
     results: dict[str, dict[str, Any]] = json.loads(done.stdout)["results"]
     return results
+
+
+Side = tuple[str, str, bool, str]
+"""How to run one side: its python, ``--impl``, whether it records, its tracing mode."""
+
+
+def run_interleaved(
+    sides: dict[str, Side], repeat: int, only: list[str] | None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every side ``repeat`` times, taking turns (A B C, A B C, ...), merged per side.
+
+    Each turn is a fresh process that runs every scenario once. Taking turns spreads
+    whatever drifts during a run (the machine's other work, its clock) over all sides
+    alike, instead of loading it onto the side that ran last.
+    """
+    merged: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in sides}
+    for _ in range(repeat):
+        for name, (python, impl, record, tracing) in sides.items():
+            for scenario, result in run_side(python, impl, 1, only, record, tracing).items():
+                into = merged[name].setdefault(scenario, {"unit": result["unit"]})
+                for key, value in result.items():
+                    if isinstance(value, list):
+                        into.setdefault(key, []).extend(value)
+    return merged
 
 
 def _goal(ratio: float | None, goal: float | None) -> str:
@@ -106,10 +130,16 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"running {args.repeat} repetitions per scenario on each side ...", flush=True)
-    pipecat = run_side(args.pipecat_python, "pipecat", args.repeat, args.only)
-    pipebus = run_side(sys.executable, "pipebus", args.repeat, args.only)
-    recorded = run_side(sys.executable, "pipebus", args.repeat, args.only, record=True)
-    text, rows = table(pipecat, pipebus, recorded)
+    sides = run_interleaved(
+        {
+            "pipecat": (args.pipecat_python, "pipecat", False, "off"),
+            "pipebus": (sys.executable, "pipebus", False, "off"),
+            "recorded": (sys.executable, "pipebus", True, "off"),
+        },
+        args.repeat,
+        args.only,
+    )
+    text, rows = table(sides["pipecat"], sides["pipebus"], sides["recorded"])
     text = (
         f"### Core scenarios: median of {args.repeat} runs; both pipebus columns over "
         "Pipecat without recording\n\n" + text

@@ -1,6 +1,7 @@
 """What tracing costs: fanout1 and jobs with tracing off, stripped out, and fully on.
 
-Four sides, each in a fresh process (``benchmarks.scenarios``), recording off:
+Four sides, taking turns, each turn a fresh process (``benchmarks.scenarios``),
+recording off:
 
 - Pipecat 1.14 without tracing (its own environment);
 - pipebus ``stripped``: no tracer provider and the ids it still makes patched out
@@ -25,7 +26,7 @@ import sys
 from typing import Any
 
 from benchmarks.common import markdown, save, verdict
-from benchmarks.run import run_side
+from benchmarks.run import run_interleaved
 
 SCENARIOS = ["fanout1", "jobs"]
 ON_GOAL = 0.6
@@ -80,14 +81,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     print(f"tracing: {args.repeat} repetitions of {', '.join(SCENARIOS)} per side ...", flush=True)
-    sides = {
-        "pipecat": run_side(args.pipecat_python, "pipecat", args.repeat, SCENARIOS),
-        "pipebus-stripped": run_side(
-            sys.executable, "pipebus", args.repeat, SCENARIOS, tracing="stripped"
-        ),
-        "pipebus-off": run_side(sys.executable, "pipebus", args.repeat, SCENARIOS),
-        "pipebus-on": run_side(sys.executable, "pipebus", args.repeat, SCENARIOS, tracing="on"),
-    }
+    sides = run_interleaved(
+        {
+            "pipecat": (args.pipecat_python, "pipecat", False, "off"),
+            "pipebus-stripped": (sys.executable, "pipebus", False, "stripped"),
+            "pipebus-off": (sys.executable, "pipebus", False, "off"),
+            "pipebus-on": (sys.executable, "pipebus", False, "on"),
+        },
+        args.repeat,
+        SCENARIOS,
+    )
     table, records = rows(sides)
     header = [
         "scenario",
