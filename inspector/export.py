@@ -13,25 +13,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from pipebus.eventlog.rows import StoredEvent
+from pipebus.eventlog.writer_child import EVENT_COLUMNS
 from pipebus.replay.transcript import Step, Transcript, step_of
 
-FIELDS = (
-    "seq",
-    "message_id",
-    "time_ns",
-    "type",
-    "source",
-    "target",
-    "priority",
-    "local",
-    "job_id",
-    "runner",
-    "remote",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "causation_id",
-)
+FIELDS = tuple(column for column in EVENT_COLUMNS if column not in ("session_id", "payload"))
 
 
 def event_line(event: StoredEvent) -> str:
