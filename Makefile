@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .venv-pipecat
 PIPECAT_VERSION := 1.14.0
 
-.PHONY: demo test lint bench format clean
+.PHONY: demo inspect test lint bench format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/pipebus demo
+
+# The inspector on the newest session of the default log (the demo's, after make demo).
+inspect: $(STAMP)
+	$(BIN)/pipebus inspect --session last
 
 test: $(STAMP)
 	$(BIN)/pytest
