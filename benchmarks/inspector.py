@@ -166,6 +166,7 @@ async def drive(path: Path, session: str) -> dict[str, Any]:
         "open_s": opened,
         "jump": summary_ms(jumps),
         "jump_each_ms": [round(seconds * 1000, 1) for seconds in jumps],
+        "step_forward_each_ms": [round(seconds * 1000, 1) for seconds in forward],
         "step_forward": summary_ms(forward),
         "step_back": summary_ms(back),
         "next_error": summary_ms(errors),
