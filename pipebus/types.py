@@ -67,7 +67,13 @@ class JobGroupParams(JobParams):
     @classmethod
     def from_job_params(cls, params: JobParams) -> JobGroupParams:
         """The group parameters for a single-worker job: its error always cancels."""
-        return cls(**{f.name: getattr(params, f.name) for f in fields(JobParams)})
+        return cls(
+            name=params.name,
+            payload=params.payload,
+            timeout=params.timeout,
+            label=params.label,
+            cancellable=params.cancellable,
+        )
 
 
 @dataclass

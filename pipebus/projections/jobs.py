@@ -164,6 +164,25 @@ def _with_workers(job: JobState, workers: Map[str, WorkerJob]) -> JobState:
     )
 
 
+def _with_status(
+    job: JobState, status: str, reason: str | None, finished_ns: int | None
+) -> JobState:
+    """``job`` with its derived end (or no end), built directly like :func:`_with_workers`."""
+    return JobState(
+        job.job_id,
+        job.requester,
+        job.name,
+        job.payload,
+        job.workers,
+        status,
+        reason,
+        job.cancel_reason,
+        job.started_ns,
+        finished_ns,
+        job.verdict,
+    )
+
+
 def _with_chunk(part: WorkerJob) -> WorkerJob:
     """One more stream chunk (``streaming`` unless it already answered), built directly."""
     return WorkerJob(
@@ -206,7 +225,7 @@ def _derive_status(job: JobState, time_ns: int) -> JobState:
         if not part.finished:
             if job.status == RUNNING:
                 return job
-            return job._replace(status=RUNNING, finished_ns=None, reason=None)
+            return _with_status(job, RUNNING, None, None)
         if failure is None and part.status != "completed":
             failure = part
     if failure is None:
@@ -216,7 +235,7 @@ def _derive_status(job: JobState, time_ns: int) -> JobState:
         reason = f"worker '{failure.worker}' answered {failure.status}"
     if job.status == status or not job.workers:
         return job
-    return job._replace(status=status, reason=reason, finished_ns=time_ns)
+    return _with_status(job, status, reason, time_ns)
 
 
 def _change_worker(

@@ -28,6 +28,8 @@ def resolve_params(params: P | None, params_class: type[P], **individual: Any) -
     Raises:
         TypeError: If both ``params`` and individual arguments were given.
     """
+    if params is not None and not any(v is not None for v in individual.values()):
+        return params  # the usual call from within pipebus: nothing to merge
     given = {k: v for k, v in individual.items() if v is not None}
     if not given:
         return params if params is not None else params_class()
