@@ -22,6 +22,13 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 logger = logging.getLogger("pipebus.tracing")
 
+MAX_QUEUE = 65_536
+"""Spans held by default before more are dropped (larger than OpenTelemetry's 2,048)."""
+MAX_BATCH = 4096
+"""Spans per export call by default (OpenTelemetry's: 512)."""
+DELAY_S = 0.5
+"""Longest time a span waits before it is exported, by default (OpenTelemetry's: 5 s)."""
+
 
 class BulkSpanProcessor(SpanProcessor):
     """Exports finished spans from a thread, in batches of up to ``max_batch``.
@@ -42,9 +49,9 @@ class BulkSpanProcessor(SpanProcessor):
         self,
         exporter: SpanExporter,
         *,
-        max_queue: int = 65_536,
-        max_batch: int = 4096,
-        delay_s: float = 0.5,
+        max_queue: int = MAX_QUEUE,
+        max_batch: int = MAX_BATCH,
+        delay_s: float = DELAY_S,
     ) -> None:
         self.exporter = exporter
         self._max_queue = max_queue

@@ -23,12 +23,9 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from pipebus.errors import TracingError
 from pipebus.tracing.exporters import exporters_from_env, make_exporter
 from pipebus.tracing.otel import SpanSink, span_processor_of
-from pipebus.tracing.processor import BulkSpanProcessor
+from pipebus.tracing.processor import DELAY_S, MAX_BATCH, MAX_QUEUE, BulkSpanProcessor
 
 logger = logging.getLogger("pipebus.tracing")
-
-QUEUE_SIZE = 65_536
-"""Spans the batch processor pipebus sets up holds before OpenTelemetry drops some."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +137,9 @@ def _sdk_provider(provider: object) -> TracerProvider | None:
 
 
 _BATCH_VARIABLES = {
-    "OTEL_BSP_MAX_QUEUE_SIZE": ("max_queue", QUEUE_SIZE),
-    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": ("max_batch", 4096),
-    "OTEL_BSP_SCHEDULE_DELAY": ("delay_s", 500),
+    "OTEL_BSP_MAX_QUEUE_SIZE": ("max_queue", MAX_QUEUE),
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": ("max_batch", MAX_BATCH),
+    "OTEL_BSP_SCHEDULE_DELAY": ("delay_s", int(DELAY_S * 1000)),
 }
 
 
