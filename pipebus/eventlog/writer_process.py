@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import pickle
+import marshal
 import socket
 import sys
 from pathlib import Path
@@ -116,9 +116,14 @@ class ProcessSqliteWriter:
         ticket = next(self._tickets)
         answer: asyncio.Future[tuple[int, str | None]] = asyncio.get_running_loop().create_future()
         self._waiting[ticket] = answer
-        body = pickle.dumps(build(ticket), protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            stream.write(HEADER.pack(len(body)) + body)
+            body = marshal.dumps(build(ticket))
+        except ValueError as exc:  # a row value marshal cannot write: a bug of the row's maker
+            self._waiting.pop(ticket, None)
+            raise EventLogError(f"a batch could not be sent to the log writer: {exc}") from exc
+        try:
+            stream.write(HEADER.pack(len(body)))
+            stream.write(body)
             await stream.drain()
         except ConnectionError as exc:
             self._waiting.pop(ticket, None)
@@ -165,7 +170,7 @@ class ProcessSqliteWriter:
             while True:
                 header = await reader.readexactly(HEADER.size)
                 (size,) = HEADER.unpack(header)
-                ticket, last, error = pickle.loads(await reader.readexactly(size))
+                ticket, last, error = marshal.loads(await reader.readexactly(size))
                 answer = self._waiting.pop(ticket, None)
                 if answer is not None and not answer.done():
                     answer.set_result((last, error))
