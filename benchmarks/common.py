@@ -55,15 +55,32 @@ def peak_rss_mb() -> float:
     return kb / 1024
 
 
-def child_pids() -> list[int]:
-    """This process's child processes (Linux; else none)."""
+def child_pids(pid: int | str = "self") -> list[int]:
+    """A process's child processes (this one's by default; Linux, else none)."""
     pids: list[int] = []
-    for children in Path("/proc/self/task").glob("*/children"):
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
         try:
-            pids += [int(pid) for pid in children.read_text().split()]
+            pids += [int(child) for child in children.read_text().split()]
         except OSError:
             continue
     return pids
+
+
+def _cpu_s(pid: int | str) -> float:
+    """CPU seconds (user + system) used so far by one process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid: int | str = "self") -> float:
+    """CPU seconds used so far by a process and all of its descendants, summed.
+
+    Counts only processes alive when asked: measure a window in which none ends.
+    """
+    return _cpu_s(pid) + sum(tree_cpu_s(child) for child in child_pids(pid))
 
 
 def child_peak_rss_mb() -> float | None:
@@ -74,15 +91,8 @@ def child_peak_rss_mb() -> float | None:
 
 def children_cpu_s() -> float | None:
     """CPU seconds (user + system) used so far by this process's children, summed."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = None
-    for pid in child_pids():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / ticks
-    return total
+    pids = child_pids()
+    return sum(_cpu_s(pid) for pid in pids) if pids else None
 
 
 def summary_ms(seconds: list[float]) -> dict[str, float]:

@@ -12,8 +12,11 @@ Redis, each side in a fresh process, in two placements:
 pipebus records into a fresh SQLite file per run (per process in ``two``); Pipecat
 records nothing. Goals (issue "Redis transports"): fanout1 at least 10x, jobs and
 groups10 at least 3x. Below the table: the floor under any bus, a bare redis-py pub/sub
-round trip between two processes (:mod:`benchmarks.redis_floor`), against which the
-two-process jobs are measured too. Saves ``benchmarks/results/redis.{json,md}``.
+round trip between two processes (:mod:`benchmarks.redis_floor`), and the same over bare
+sockets with no client library (:mod:`benchmarks.socket_floor`), against which the
+two-process jobs are measured too; and the CPU all processes spend per unit (both
+runners, the log writers, Redis), which bounds what two cores can sustain.
+Saves ``benchmarks/results/redis.{json,md}``.
 
     python -m benchmarks.over_redis --pipecat-python .venv-pipecat/bin/python [--repeat 3]
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -44,14 +48,59 @@ def run_side(python: str, impl: str, mode: str, repeat: int) -> dict[str, Any]:
     return results
 
 
-def run_floor() -> dict[str, float]:
+def run_floor(module: str) -> dict[str, float]:
+    """One of the floors: ``redis_floor`` (redis-py) or ``socket_floor`` (bare sockets)."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.redis_floor"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", f"benchmarks.{module}"], cwd=ROOT, capture_output=True, text=True
     )
     if done.returncode != 0:
-        sys.exit(f"benchmarks.redis_floor failed (exit {done.returncode}):\n{done.stderr}")
+        sys.exit(f"benchmarks.{module} failed (exit {done.returncode}):\n{done.stderr}")
     floor: dict[str, float] = json.loads(done.stdout)
     return floor
+
+
+def cpu_table(sides: dict[tuple[str, str], dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """Two processes: the CPU every process spends on one unit, and what a goal needs.
+
+    A rate can only be sustained if the CPU it costs fits in the machine's cores:
+    ``CPU per unit x rate`` is how many cores are busy. At the goal's rate, pipebus's
+    CPU per unit says how many cores the goal would keep busy.
+    """
+    cores = os.cpu_count() or 1
+    rows, records = [], []
+    for name, ours in sides[("pipebus", "two")].items():
+        theirs = sides[("pipecat", "two")][name]
+        our_cpu = statistics.median(ours["cpu_us"])
+        their_cpu = statistics.median(theirs["cpu_us"])
+        our_rate = statistics.median(ours["rates"])
+        their_rate = statistics.median(theirs["rates"])
+        busy = our_cpu * our_rate / 1e6
+        row = [name, f"{their_cpu:,.0f} us", f"{our_cpu:,.0f} us", f"{busy:.2f} of {cores}"]
+        goal = GOALS.get(name)
+        needs = our_cpu * goal * their_rate / 1e6 if goal else None
+        row.append(f"{needs:.2f} of {cores}" if needs is not None else "")
+        rows.append(row)
+        records.append(
+            {
+                "scenario": name,
+                "pipecat_cpu_us": their_cpu,
+                "pipebus_cpu_us": our_cpu,
+                "cores_busy": busy,
+                "cores_at_goal": needs,
+            }
+        )
+    header = [
+        "scenario",
+        "Pipecat: CPU per unit",
+        "pipebus + recording: CPU per unit",
+        "pipebus: cores busy",
+        "pipebus: cores the goal keeps busy",
+    ]
+    text = (
+        "CPU of every process taking part (both runners, pipebus's log writers, the Redis "
+        "server), per unit of the rate, two processes:\n\n" + markdown(header, rows)
+    )
+    return text, records
 
 
 def main() -> None:
@@ -78,7 +127,8 @@ def main() -> None:
                 {"scenario": name, "mode": mode, "pipecat": theirs, "pipebus": ours, "goal": goal}
             )
         rows.append(row)
-    floor = run_floor()
+    floor, bare = run_floor("redis_floor"), run_floor("socket_floor")
+    cpu_text, cpu_records = cpu_table(sides)
     jobs_goal = GOALS["jobs"] * statistics.median(sides[("pipecat", "two")]["jobs"]["rates"])
     header = ["scenario", "unit"]
     for mode in ("one process", "two processes"):
@@ -87,13 +137,20 @@ def main() -> None:
         f"### The core scenarios over Redis: median of {args.repeat} runs, "
         "pipebus recording into SQLite\n\n"
         + markdown(header, rows)
-        + f"\n\nThe floor: a bare redis-py pub/sub round trip between two processes takes "
-        f"{floor['us_per_round_trip']:.0f} us ({floor['round_trips_per_s']:,.0f}/s); "
-        f"the two-process jobs goal asks for {jobs_goal:,.0f} jobs/s."
+        + "\n\n"
+        + cpu_text
+        + "\n\nThe floors under a two-process job (one round trip through Redis): a bare "
+        f"redis-py pub/sub round trip takes {floor['us_per_round_trip']:.0f} us "
+        f"({floor['round_trips_per_s']:,.0f}/s); with no client library at all (asyncio on raw "
+        f"sockets, hiredis's parser) {bare['us_per_round_trip']:.0f} us "
+        f"({bare['round_trips_per_s']:,.0f}/s), of which the processes and Redis spend "
+        f"{bare['cpu_us_per_round_trip']:.0f} us of CPU. "
+        f"The two-process jobs goal asks for {jobs_goal:,.0f} jobs/s."
     )
     print()
     print(text)
-    save("redis", {"repeat": args.repeat, "rows": records, "floor": floor}, text)
+    record = {"repeat": args.repeat, "rows": records, "cpu": cpu_records}
+    save("redis", {**record, "floor": floor, "socket_floor": bare}, text)
 
 
 if __name__ == "__main__":

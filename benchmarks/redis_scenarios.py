@@ -40,7 +40,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from benchmarks.common import ROOT
+from benchmarks.common import ROOT, tree_cpu_s
 from benchmarks.scenarios import Extras, load_api
 
 REDIS_URL = os.environ.get("PIPEBUS_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -179,7 +179,12 @@ async def drive(api: SimpleNamespace, kinds: SimpleNamespace, scenario: str, cha
         await _wait_for(runner, names)
         body = _BODIES[scenario]
         try:
+            cpu = await _cpu_now(bus.bench_redis, api.server_pid)
+            start = time.perf_counter()
             rate = await body(kinds, local, remote, names, args, two)
+            seconds = time.perf_counter() - start
+            used = await _cpu_now(bus.bench_redis, api.server_pid) - cpu
+            api.extras.cpu_us.append(used / (rate * seconds) * 1e6)
             if api.record:
                 start = time.perf_counter()
                 await runner.flush()
@@ -191,6 +196,14 @@ async def drive(api: SimpleNamespace, kinds: SimpleNamespace, scenario: str, cha
             await runner.cancel()
             await task
             await bus.bench_redis.aclose()
+
+
+async def _cpu_now(redis: Any, server_pid: int | None) -> float:
+    """CPU seconds used so far by this process and its children (the log's writer), the
+    serving process and its children, and the Redis server (its ``INFO cpu``)."""
+    info = await redis.info("cpu")
+    used = tree_cpu_s() + (tree_cpu_s(server_pid) if server_pid is not None else 0.0)
+    return used + float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 async def _fanout(
@@ -322,13 +335,14 @@ def run_all(
         for _ in range(repeat):
             channel = f"pipebus-bench:{name}:{secrets.token_hex(4)}"
             server = start_server(impl, name, channel, api.record) if mode == "two" else None
+            api.server_pid = server.pid if server is not None else None
             try:
                 gc.collect()
                 rates.append(asyncio.run(drive(api, kinds, name, channel)))
             finally:
                 if server is not None:
                     stop_server(server)
-        results[name] = {"unit": unit, "rates": rates}
+        results[name] = {"unit": unit, "rates": rates, "cpu_us": api.extras.cpu_us}
         if api.record:
             results[name].update(vars(api.extras))
     return results

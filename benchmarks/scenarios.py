@@ -88,6 +88,8 @@ class Extras:
     flush_s: list[float] = field(default_factory=list)
     events: list[int] = field(default_factory=list)
     most_buffered: list[int] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+    """Over Redis: CPU of every process taking part (Redis too), per unit of the rate."""
 
 
 def make_runner(api: SimpleNamespace, log_path: Path | None) -> Any:

@@ -119,7 +119,7 @@ class RedisBus(RedisTransportBus):
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             try:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed in redis 8
             except Exception:  # the connection is already broken; nothing to save
                 pass
 

@@ -62,13 +62,15 @@ async def test_the_writer_process_stores_nulls_and_flags_as_sql_values(tmp_path:
     ]
 
 
-async def test_checkpoints_copy_the_wal_into_the_file_while_the_writer_goes_on(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "log.db"
+async def _new_log(path: Path) -> None:
     log = await EventLog.open(path)
     await log.begin_session(SESSION, runner="runner")
     await log.close()
+
+
+def test_checkpoints_copy_the_wal_into_the_file_while_the_writer_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    asyncio.run(_new_log(path))
     before = path.stat().st_size
     writer = Writer(str(path), SESSION, "NORMAL", checkpoint_rows=100)
     try:
@@ -77,7 +79,7 @@ async def test_checkpoints_copy_the_wal_into_the_file_while_the_writer_goes_on(
         writer.commit([(2, rows(100, first=51), [], [])])
         deadline = time.monotonic() + 10
         while path.stat().st_size == before and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+            time.sleep(0.01)
         assert path.stat().st_size > before, "no checkpoint reached the database file"
         assert writer.commit([(3, rows(1, first=151), [], [])]) == 151
     finally:
