@@ -21,11 +21,14 @@ import json
 import sys
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipebus.core.catalog import CATALOG
 from pipebus.errors import DecodeError, EncodeError
 from pipebus.messages import BusMessage
+
+if TYPE_CHECKING:
+    from pipebus.core.envelope import Envelope
 
 TAG = "$pb"
 _TAG_BYTES = TAG.encode()
@@ -176,6 +179,18 @@ def encode_message(message: BusMessage) -> str:
     return dumps_tagged(field_values(message), type(message).__name__)
 
 
+def envelope_fields_json(envelope: Envelope) -> str:
+    """The JSON text of an envelope's message fields, encoded once and kept on it.
+
+    Raises:
+        EncodeError: If the message's type is not registered or a field cannot be written.
+    """
+    text = envelope.fields_json
+    if text is None:
+        text = envelope.fields_json = encode_message(envelope.message)
+    return text
+
+
 def wire_name(message_type: type) -> str:
     """The stable wire name of a registered message type."""
     entry = CATALOG.by_class(message_type)
@@ -265,6 +280,23 @@ def _scan_whole(text: str) -> Any:
     except (StopIteration, ValueError, RecursionError):
         return _UNSCANNED
     return value if end == len(text) else _UNSCANNED
+
+
+def scan_json(text: str, start: int) -> tuple[Any, int] | None:
+    """The JSON value at ``start`` of ``text`` and where it ends, or None.
+
+    Tagged values are turned back into values; None if no valid value starts there.
+
+    Raises:
+        DecodeError: If a tagged value inside is bad.
+    """
+    try:
+        scanned: tuple[Any, int] = (_scan_tagged if TAG in text else _scan)(text, start)
+    except DecodeError:
+        raise
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    return scanned
 
 
 _builders: dict[type, Callable[[dict[str, Any], str], Any]] = {}

@@ -7,7 +7,7 @@ Redis carries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,6 +41,10 @@ class Envelope:
         job_id: The job the message belongs to (its ``job_id`` field), or None.
         trace_state: The W3C ``tracestate`` of the trace (vendor data an
             application's tracer put there), carried along; None when empty.
+        fields_json: The message's fields as the codec wrote them, once some part
+            has (the Redis transport for the wire, or the text that came off it), so
+            the event log stores that text instead of encoding the message again.
+            None until then; never compared.
     """
 
     message: BusMessage
@@ -56,6 +60,7 @@ class Envelope:
     remote: bool = False
     job_id: str | None = None
     trace_state: str | None = None
+    fields_json: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def type_name(self) -> str:

@@ -18,9 +18,10 @@ from typing import Any
 from pipebus.core.codec import (
     build_value,
     dumps_tagged,
-    field_values,
+    envelope_fields_json,
     loads_tagged,
     registered_type,
+    scan_json,
     wire_name,
 )
 from pipebus.core.envelope import ENVELOPE_VERSION, Envelope
@@ -34,11 +35,14 @@ MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
 def encode_envelope(envelope: Envelope) -> bytes:
     """The whole envelope as UTF-8 JSON, what travels between runners.
 
+    The message's fields come last, as the codec's text of them, which the envelope
+    keeps (``fields_json``) for the event log: a message is encoded once.
+
     Raises:
         EncodeError: If the message cannot be written.
     """
     message = envelope.message
-    document = {
+    header = {
         "v": ENVELOPE_VERSION,
         "type": wire_name(type(message)),
         "id": envelope.message_id,
@@ -50,23 +54,30 @@ def encode_envelope(envelope: Envelope) -> bytes:
         "span": f"{envelope.span_id:016x}",
         "parent": f"{envelope.parent_span_id:016x}",
         "cause": envelope.causation_id,
-        "msg": field_values(message),
     }
     if envelope.trace_state:
-        document["tracestate"] = envelope.trace_state
-    text = dumps_tagged(document, type(message).__name__)
+        header["tracestate"] = envelope.trace_state
+    text = dumps_tagged(header, type(message).__name__)[:-1] + _MSG + envelope_fields_json(envelope)
     try:
-        return text.encode()
+        return (text + "}").encode()
     except UnicodeEncodeError as exc:  # a lone surrogate in a string
         raise EncodeError(f"{type(message).__name__}: {exc}") from None
 
 
+_MSG = ',"msg":'
+"""What precedes the fields in an envelope pipebus wrote.
+
+Never inside a JSON string (where every quote is escaped), nor in the header (whose
+values are all scalars)."""
 _ENVELOPE_KEYS = ("v", "type", "id", "session", "seq", "time", "runner", "trace", "span", "msg")
 _HEX_ID = re.compile(r"[0-9a-fA-F]{1,32}")
 
 
 def decode_envelope(data: bytes | str) -> Envelope:
     """Rebuild an envelope received from another runner.
+
+    Keeps the text of the message's fields on the envelope (``fields_json``) when the
+    envelope is laid out as pipebus writes it (the fields last), for the event log.
 
     Raises:
         DecodeError: For input that is too large, not JSON, from a newer envelope
@@ -75,7 +86,11 @@ def decode_envelope(data: bytes | str) -> Envelope:
     size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
     if size > MAX_ENVELOPE_BYTES:
         raise DecodeError(f"envelope of {size} bytes is over the {MAX_ENVELOPE_BYTES}-byte limit")
-    document = loads_tagged(data, "envelope")
+    split = _split(data)
+    if split is not None:
+        document, fields_json = split
+    else:
+        document, fields_json = loads_tagged(data, "envelope"), None
     if not isinstance(document, dict):
         raise DecodeError(f"an envelope must be a JSON object, got {type(document).__name__}")
     missing = [key for key in _ENVELOPE_KEYS if key not in document]
@@ -104,7 +119,38 @@ def decode_envelope(data: bytes | str) -> Envelope:
         False,
         job_id_of(message),
         _trace_state(document),
+        fields_json,
     )
+
+
+def _split(data: bytes | str) -> tuple[dict[str, Any], str] | None:
+    """The envelope's document and the exact text of its fields, or None.
+
+    Only for an envelope laid out as pipebus writes them (the fields last); anything
+    else is then parsed whole (and its errors explained) the usual way. Each part is
+    parsed once, as parsing the whole would: the header up to ``,"msg":``, then the
+    fields, which must end where the envelope does.
+
+    Raises:
+        DecodeError: If a tagged value inside the fields is bad.
+    """
+    try:
+        text = data.decode() if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        return None
+    at = text.find(_MSG)
+    if at < 0 or not text.endswith("}"):
+        return None
+    start = at + len(_MSG)
+    fields = scan_json(text, start)
+    if fields is None or fields[1] != len(text) - 1 or not isinstance(fields[0], dict):
+        return None
+    header = scan_json(text[:at] + "}", 0)
+    if header is None or not isinstance(header[0], dict) or "msg" in header[0]:
+        return None
+    document: dict[str, Any] = header[0]
+    document["msg"] = fields[0]
+    return document, text[start:-1]
 
 
 def _header(document: dict[str, Any], key: str, kind: type[Any]) -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipebus.core.codec import decode_message, encode_message, wire_name
+from pipebus.core.codec import decode_message, envelope_fields_json, wire_name
 from pipebus.core.envelope import Envelope
 from pipebus.core.routing import Delivery, Lane, delivery_of, lane_of
 from pipebus.errors import EncodeError
@@ -68,7 +68,7 @@ def event_row(
         envelope.job_id,
         envelope.runner,
         envelope.remote,
-        encode_message(message) if payload is None else payload,
+        envelope_fields_json(envelope) if payload is None else payload,
         f"{envelope.trace_id:032x}",
         f"{envelope.span_id:016x}",
         f"{parent:016x}" if parent else None,
