@@ -21,14 +21,11 @@ import json
 import sys
 from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipebus.core.catalog import CATALOG
 from pipebus.errors import DecodeError, EncodeError
 from pipebus.messages import BusMessage
-
-if TYPE_CHECKING:
-    from pipebus.core.envelope import Envelope
 
 TAG = "$pb"
 _TAG_BYTES = TAG.encode()
@@ -177,18 +174,6 @@ def encode_message(message: BusMessage) -> str:
     if CATALOG.by_class(type(message)) is None:
         raise EncodeError(f"message type {type(message).__qualname__} is not registered")
     return dumps_tagged(field_values(message), type(message).__name__)
-
-
-def envelope_fields_json(envelope: Envelope) -> str:
-    """The JSON text of an envelope's message fields, encoded once and kept on it.
-
-    Raises:
-        EncodeError: If the message's type is not registered or a field cannot be written.
-    """
-    text = envelope.fields_json
-    if text is None:
-        text = envelope.fields_json = encode_message(envelope.message)
-    return text
 
 
 def wire_name(message_type: type) -> str:

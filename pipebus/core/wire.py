@@ -18,7 +18,7 @@ from typing import Any
 from pipebus.core.codec import (
     build_value,
     dumps_tagged,
-    envelope_fields_json,
+    encode_message,
     loads_tagged,
     registered_type,
     scan_json,
@@ -30,6 +30,18 @@ from pipebus.errors import DecodeError, EncodeError
 
 MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
 """Envelopes larger than this are refused by :func:`decode_envelope` (4 MiB)."""
+
+
+def envelope_fields_json(envelope: Envelope) -> str:
+    """The JSON text of an envelope's message fields, encoded once and kept on it.
+
+    Raises:
+        EncodeError: If the message's type is not registered or a field cannot be written.
+    """
+    text = envelope.fields_json
+    if text is None:
+        text = envelope.fields_json = encode_message(envelope.message)
+    return text
 
 
 def encode_envelope(envelope: Envelope) -> bytes:

@@ -10,9 +10,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipebus.core.codec import decode_message, envelope_fields_json, wire_name
+from pipebus.core.codec import decode_message, wire_name
 from pipebus.core.envelope import Envelope
 from pipebus.core.routing import Delivery, Lane, delivery_of, lane_of
+from pipebus.core.wire import envelope_fields_json
 from pipebus.errors import EncodeError
 from pipebus.messages import BusMessage
 
