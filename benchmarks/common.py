@@ -8,6 +8,7 @@ import platform
 import resource
 import statistics
 import subprocess
+import timeit
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,16 @@ def commit() -> str | None:
     return head.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
 
 
+def speed_probe_us() -> float:
+    """How fast this machine runs Python right now: ``sum(range(10_000))``, best of 5.
+
+    The development machine is shared: the same code was seen to run up to half again
+    as slow within one hour. Saved with every result, so that two results can be
+    told apart from two states of the machine.
+    """
+    return min(timeit.repeat("sum(range(10_000))", number=1000, repeat=5)) * 1000
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     return {
@@ -148,11 +159,14 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "commit": commit(),
+        "speed_probe_us": speed_probe_us(),
     }
 
 
 def save(name: str, record: dict[str, Any], text: str) -> None:
     """Write ``benchmarks/results/<name>.json`` and ``<name>.md``."""
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps({**machine(), **record}, indent=2) + "\n")
-    (RESULTS / f"{name}.md").write_text(text + "\n")
+    measured = machine()
+    (RESULTS / f"{name}.json").write_text(json.dumps({**measured, **record}, indent=2) + "\n")
+    probe = f"Speed probe at the end of the run: {measured['speed_probe_us']:.0f} us"
+    (RESULTS / f"{name}.md").write_text(f"{text}\n\n{probe} (`sum(range(10_000))`).\n")

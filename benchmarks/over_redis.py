@@ -1,7 +1,8 @@
 """The core scenarios over Redis: pipebus's RedisBus (recording on) against Pipecat's.
 
 Both libraries run the same worker code (:mod:`benchmarks.redis_scenarios`) on the same
-Redis, each side in a fresh process, in two placements:
+Redis, each side in a fresh process, the sides taking turns one repetition at a time,
+in two placements:
 
 - ``local``: one runner on a Redis bus, as the core scenarios place their workers.
   Pipecat sends every message through Redis; pipebus delivers to local subscribers
@@ -46,6 +47,15 @@ def run_side(python: str, impl: str, mode: str, repeat: int) -> dict[str, Any]:
         sys.exit(f"{impl} over Redis ({mode}) failed (exit {done.returncode}):\n{done.stderr}")
     results: dict[str, Any] = json.loads(done.stdout)["results"]
     return results
+
+
+def merge(into: dict[str, Any], results: dict[str, Any]) -> None:
+    """Add one repetition's results to those of the earlier ones, scenario by scenario."""
+    for name, result in results.items():
+        kept = into.setdefault(name, {"unit": result["unit"]})
+        for key, value in result.items():
+            if isinstance(value, list):
+                kept.setdefault(key, []).extend(value)
 
 
 def run_floor(module: str) -> dict[str, float]:
@@ -109,11 +119,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     print(f"over Redis at {REDIS_URL}: {args.repeat} repetitions per side ...", flush=True)
-    sides = {
-        (impl, mode): run_side(python, impl, mode, args.repeat)
-        for mode in MODES
-        for impl, python in (("pipecat", args.pipecat_python), ("pipebus", sys.executable))
-    }
+    # The sides take turns, one repetition each, so that drift of the machine during
+    # the run lands on both instead of on whichever ran last.
+    sides: dict[tuple[str, str], dict[str, Any]] = {}
+    for _ in range(args.repeat):
+        for mode in MODES:
+            for impl, python in (("pipecat", args.pipecat_python), ("pipebus", sys.executable)):
+                merge(sides.setdefault((impl, mode), {}), run_side(python, impl, mode, 1))
     rows, records = [], []
     for name, result in sides[("pipebus", "local")].items():
         row = [name, result["unit"]]
