@@ -171,9 +171,13 @@ def encode_message(message: BusMessage) -> str:
     Raises:
         EncodeError: If the message's type is not registered or a field cannot be written.
     """
-    if CATALOG.by_class(type(message)) is None:
-        raise EncodeError(f"message type {type(message).__qualname__} is not registered")
-    return dumps_tagged(field_values(message), type(message).__name__)
+    cls = type(message)
+    if CATALOG.by_class(cls) is None:
+        raise EncodeError(f"message type {cls.__qualname__} is not registered")
+    values = getattr(message, "__dict__", None)  # read as it is: encoding copies nothing
+    if values is None or len(values) != len(_field_names(cls)):
+        values = field_values(message)
+    return dumps_tagged(values, cls.__name__)
 
 
 def wire_name(message_type: type) -> str:

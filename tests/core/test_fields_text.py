@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipebus import BusMessage, Envelope
+from pipebus import BusMessage, EncodeError, Envelope
 from pipebus.core.codec import encode_message
 from pipebus.core.wire import decode_envelope, encode_envelope
 from pipebus.eventlog.rows import recordable_row
@@ -81,3 +81,57 @@ def test_fields_text_is_never_compared() -> None:
     one.fields_json = "{}"
     assert one == other
     assert isinstance(one, Envelope)
+
+
+header_text = st.text(max_size=40)  # quotes, backslashes, control and non-ASCII characters
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    message_id=header_text,
+    session=header_text,
+    runner=header_text,
+    cause=st.none() | header_text,
+    trace_state=st.none() | header_text,
+    seq=st.integers(min_value=0, max_value=2**63),
+    trace=st.integers(min_value=1, max_value=2**128 - 1),
+)
+def test_the_hand_written_header_is_the_json_the_codec_would_write(
+    message_id: str,
+    session: str,
+    runner: str,
+    cause: str | None,
+    trace_state: str | None,
+    seq: int,
+    trace: int,
+) -> None:
+    envelope = response_envelope()
+    envelope.message_id, envelope.session_id, envelope.runner = message_id, session, runner
+    envelope.causation_id, envelope.trace_state = cause, trace_state
+    envelope.seq, envelope.trace_id = seq, trace
+    try:
+        written = encode_envelope(envelope)
+    except EncodeError:  # a lone surrogate cannot be UTF-8: refused either way
+        with pytest.raises(UnicodeEncodeError):
+            json.dumps(
+                [message_id, session, runner, cause, trace_state], ensure_ascii=False
+            ).encode()
+        return
+    header = {
+        "v": 1,
+        "type": "BusJobResponseMessage",
+        "id": message_id,
+        "session": session,
+        "seq": seq,
+        "time": envelope.time_ns,
+        "runner": runner,
+        "trace": f"{trace:032x}",
+        "span": f"{envelope.span_id:016x}",
+        "parent": f"{envelope.parent_span_id:016x}",
+        "cause": cause,
+        **({"tracestate": trace_state} if trace_state else {}),
+        "msg": json.loads(encode_message(envelope.message)),
+    }
+    assert written == json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    envelope.trace_state = trace_state or None  # an empty one is not written
+    assert decode_envelope(written) == envelope
