@@ -3,7 +3,7 @@
 Creates the ``events`` table from pipebus's schema (:mod:`pipebus.eventlog.schema`) in
 a fresh file, with all of its indexes, with none, and with each one alone, and appends
 the same 200,000 rows through the writer process's statement (50 rows an INSERT, 2,000
-a transaction, the log's pragmas), timing the CPU of the inserts. Prints a Markdown
+a transaction, the log's pragmas, its adapters), timing the CPU of the inserts. Prints a Markdown
 table and saves ``benchmarks/results/sqlite_indexes.{json,md}``.
 
     python -m benchmarks.sqlite_indexes [--rows 200000]
@@ -25,7 +25,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from benchmarks.common import markdown, save
 from pipebus.eventlog.schema import events
-from pipebus.eventlog.writer_child import EVENT_COLUMNS, SQLITE_PRAGMAS
+from pipebus.eventlog.writer_child import EVENT_COLUMNS, SQLITE_PRAGMAS, bind_fast
 from pipebus.workers.job_params import new_job_id
 
 PER_STATEMENT = 50
@@ -95,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=200_000)
     args = parser.parse_args()
+    bind_fast()  # as the writer process binds
     rows = make_rows(args.rows - args.rows % PER_STATEMENT)
     names = sorted(str(index.name) for index in events.indexes)
     cases = {"all indexes": names, "no secondary index": []}
