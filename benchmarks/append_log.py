@@ -49,6 +49,7 @@ from benchmarks.common import (
     rss_mb,
 )
 from pipebus import Envelope
+from pipebus.bus.base import sorted_message_id
 from pipebus.eventlog.committer import BATCH_ROWS
 from pipebus.eventlog.rows import recordable_row
 from pipebus.eventlog.store import EventLog
@@ -65,7 +66,7 @@ def encoded_rows(events: int) -> list[tuple[Any, ...]]:
     for seq in range(1, events + 1):
         envelope = Envelope(
             sample(seq),
-            prefix + str(seq),
+            sorted_message_id(prefix, seq),
             SESSION,
             seq,
             time.time_ns(),

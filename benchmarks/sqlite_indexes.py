@@ -24,6 +24,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from benchmarks.common import markdown, save
+from pipebus.bus.base import sorted_message_id
 from pipebus.eventlog.schema import events
 from pipebus.eventlog.writer_child import EVENT_COLUMNS, SQLITE_PRAGMAS, bind_fast
 from pipebus.workers.job_params import new_job_id
@@ -45,7 +46,7 @@ def make_rows(count: int) -> list[tuple[Any, ...]]:
             (
                 session,
                 seq,
-                f"a1b2c3d4e5f6-{seq}",
+                sorted_message_id("a1b2c3d4e5f6-", seq),
                 time.time_ns(),
                 "Sample",
                 "stt",
@@ -59,7 +60,7 @@ def make_rows(count: int) -> list[tuple[Any, ...]]:
                 f"{random.getrandbits(128):032x}",
                 f"{random.getrandbits(64):016x}",
                 None,
-                f"a1b2c3d4e5f6-{seq - 1}" if seq % 3 else None,
+                sorted_message_id("a1b2c3d4e5f6-", seq - 1) if seq % 3 else None,
             )
         )
     return rows

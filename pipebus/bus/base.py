@@ -57,6 +57,19 @@ class BusStats:
     tap_errors: int
 
 
+_DIGIT_COUNT = " abcdefghijklmnopqrstuvwxyz"
+"""The letter before a message id's counter, giving its digit count (``a7``, ``b42``,
+``c100``...): a bus's ids then sort in send order, so each append to the event log's
+indexes by message id and by cause lands at their right edge instead of anywhere in
+them (measured: a fifth of an SQLite append's CPU)."""
+
+
+def sorted_message_id(prefix: str, seq: int) -> str:
+    """The id of a bus's ``seq``-th message, given the bus's id prefix."""
+    digits = str(seq)
+    return prefix + _DIGIT_COUNT[len(digits)] + digits
+
+
 class WorkerBus(ABC):
     """Abstract base of the buses: pub/sub where each subscriber has its own lanes.
 
@@ -266,9 +279,10 @@ class WorkerBus(ABC):
             parent_span_id = delivery.span_id
             causation_id = cause.message_id
             trace_state = cause.trace_state
+        digits = str(seq)  # sorted_message_id, inlined: this is the send path
         envelope = Envelope(
             message,
-            self._id_prefix + str(seq),
+            self._id_prefix + _DIGIT_COUNT[len(digits)] + digits,
             self.session_id,
             seq,
             time.time_ns(),

@@ -343,3 +343,26 @@ async def test_stop_counts_what_was_left_undelivered() -> None:
     await asyncio.sleep(0)
     await bus.stop()
     assert bus.stats.undelivered_on_stop == 2
+
+
+async def test_a_bus_s_message_ids_are_unique_and_sort_in_send_order() -> None:
+    """Across digit counts too (9 -> 10, 99 -> 100): the log's indexes grow at their end."""
+    bus = AsyncQueueBus()
+    capture = EnvelopeCapture(bus)
+    await bus.start()
+    for n in range(1, 120):
+        await bus.send(Data(source="x", n=n))
+    await bus.drain()
+    ids = [e.message_id for e in capture.envelopes]
+    assert len(set(ids)) == len(ids) == 119
+    assert ids == sorted(ids)
+    other = AsyncQueueBus()
+    other_capture = EnvelopeCapture(other)
+    await other.start()
+    await other.send(Data(source="x"))
+    await other.drain()
+    (first_of_other,) = other_capture.envelopes
+    assert first_of_other.seq == capture.envelopes[0].seq == 1
+    assert first_of_other.message_id != ids[0]  # each bus has a prefix of its own
+    await other.stop()
+    await bus.stop()
