@@ -10,9 +10,9 @@ message, stamped envelopes with ids and trace ids like a bus's), encoded with
 ``recordable_row`` before the clock starts.
 
 They are handed over in batches of 20,000 (the recorder's ``BATCH_ROWS``), as its
-committer does: ``--in-flight 1`` waits for each commit before the next (the
-committer's way); ``--in-flight 2`` keeps a second batch on the way, so the writer
-process commits one while the next is pickled and sent.
+committer does: ``--in-flight 2`` keeps a second batch on the way, so the writer
+process commits one while the next is marshalled and sent (the committer's way with a
+writer process); ``--in-flight 1`` waits for each commit before the next.
 
 Measured: rows/s from the first hand-over until the last commit is answered; the CPU
 time of this process and of the writer process meanwhile (which one limits); RSS
@@ -140,7 +140,7 @@ def run(events: int, in_flight: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--in-flight", type=int, default=1, help="batches handed over at once")
+    parser.add_argument("--in-flight", type=int, default=2, help="batches handed over at once")
     args = parser.parse_args()
     result = run(args.events, args.in_flight)
     json.dump({"python": sys.version.split()[0], **result}, sys.stdout)

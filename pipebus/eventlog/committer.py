@@ -53,7 +53,7 @@ class Committer:
         self._deliveries: list[DeliveryRecord] = []
         self._snapshots: list[tuple[int, SessionState]] = []
         self._wake = asyncio.Event()
-        self._busy = False
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._closing = False
         self._room: list[asyncio.Future[None]] = []
         self._commits: list[tuple[int, asyncio.Future[None]]] = []
@@ -84,7 +84,12 @@ class Committer:
     @property
     def idle(self) -> bool:
         """Whether nothing is queued and nothing is being committed."""
-        return not self._busy and not self._chunks and not self._deliveries and not self._snapshots
+        return (
+            not self._in_flight
+            and not self._chunks
+            and not self._deliveries
+            and not self._snapshots
+        )
 
     async def room(self, limit: int) -> None:
         """Wait until fewer than ``limit`` encoded rows wait for a commit."""
@@ -121,31 +126,50 @@ class Committer:
     # --- the loop ---------------------------------------------------------------------
 
     async def run(self, nothing_to_come: Any) -> None:
-        """Commit until closed; ``nothing_to_come()`` says whether the encoder is idle."""
-        while True:
-            if not self._chunks and not self._deliveries and not self._snapshots:
-                if nothing_to_come():
-                    resolve(self._idle)
-                    if self._closing:
-                        return
-                self._wake.clear()
-                try:
-                    async with asyncio.timeout(HEARTBEAT_SECONDS):
-                        await self._wake.wait()
-                except TimeoutError:
-                    await self._commit(Batch([], [], []))  # a heartbeat: the session lives
-                continue
-            rows: list[tuple[Any, ...]] = []
-            while self._chunks and len(rows) < BATCH_ROWS:
-                rows.extend(self._chunks.popleft())
-            self.backlog -= len(rows)
-            resolve(self._room)
-            deliveries, self._deliveries = self._deliveries, []
-            snapshots, self._snapshots = self._snapshots, []
-            await self._commit(Batch(rows, deliveries, snapshots))
+        """Commit until closed; ``nothing_to_come()`` says whether the encoder is idle.
+
+        Up to the writer's ``in_flight`` batches are under way at once, each taking
+        whatever has gathered when a slot frees up.
+        """
+        slots = asyncio.Semaphore(max(1, self.writer.in_flight))
+        try:
+            while True:
+                if not self._chunks and not self._deliveries and not self._snapshots:
+                    if not self._in_flight and nothing_to_come():
+                        resolve(self._idle)
+                        if self._closing:
+                            return
+                    self._wake.clear()
+                    try:
+                        async with asyncio.timeout(HEARTBEAT_SECONDS):
+                            await self._wake.wait()
+                    except TimeoutError:
+                        if not self._in_flight:
+                            await self._commit(Batch([], [], []))  # a heartbeat: it lives
+                    continue
+                await slots.acquire()
+                rows: list[tuple[Any, ...]] = []
+                while self._chunks and len(rows) < BATCH_ROWS:
+                    rows.extend(self._chunks.popleft())
+                self.backlog -= len(rows)
+                resolve(self._room)
+                deliveries, self._deliveries = self._deliveries, []
+                snapshots, self._snapshots = self._snapshots, []
+                task = asyncio.get_running_loop().create_task(
+                    self._commit(Batch(rows, deliveries, snapshots)), name="pipebus:log-commit"
+                )
+                self._in_flight.add(task)
+                task.add_done_callback(lambda done: self._finished(done, slots))
+        finally:
+            if self._in_flight:  # stopped from outside: the batches under way still land
+                await asyncio.wait(set(self._in_flight))
+
+    def _finished(self, task: asyncio.Task[None], slots: asyncio.Semaphore) -> None:
+        self._in_flight.discard(task)
+        slots.release()
+        self._wake.set()  # a slot is free, or all is committed: look again
 
     async def _commit(self, batch: Batch) -> None:
-        self._busy = True
         try:
             last = await self.writer.append(batch)
         except Exception as exc:
@@ -156,8 +180,6 @@ class Committer:
             self.committed = max(self.committed, last)
             if self.lost and self._loss_marked != (self.lost, self.first_lost_seq):
                 await self.mark_loss()
-        finally:
-            self._busy = False
         if batch.rows and self._commits:
             # Committed or counted lost: either way the senders waiting on it go on
             # (and a strict recorder makes them raise).

@@ -85,8 +85,12 @@ class LogWriter(Protocol):
     """Appends one session's batches: exclusive (SQLite, or PostgreSQL) or shared.
 
     Guarantee: a batch is one transaction; it is committed whole or raises (the
-    recorder then counts it as lost).
+    recorder then counts it as lost). Batches handed over while others are still
+    being committed (up to ``in_flight`` of them) are committed in the order given.
     """
+
+    in_flight: int
+    """How many batches the recorder may hand over before the first is committed."""
 
     async def append(self, batch: Batch) -> int:
         """Append a batch; returns its last position (-1: no events)."""
@@ -111,6 +115,8 @@ class SessionWriter:
         durability: ``"batch"``, ``"full"`` or ``"sync"``; ``"full"`` makes SQLite sync
             to disk at every commit and PostgreSQL wait for its WAL flush.
     """
+
+    in_flight = 1  # one connection: a batch waits for the one before it
 
     def __init__(
         self, engine: AsyncEngine, session_id: str, *, shared: bool, durability: str

@@ -86,3 +86,23 @@ def test_checkpoints_copy_the_wal_into_the_file_while_the_writer_goes_on(tmp_pat
         writer.drop()
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT count(*), max(seq) FROM events").fetchone() == (151, 151)
+
+
+async def test_batches_handed_over_together_start_one_process_and_commit_in_order(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "log.db"
+    log = await EventLog.open(path)
+    await log.begin_session(SESSION, runner="runner")
+    writer = log.writer(SESSION)
+    assert writer.in_flight == 2
+    lasts = await asyncio.gather(
+        writer.append(Batch(rows(30), [], [])),
+        writer.append(Batch(rows(30, first=31), [], [])),
+        writer.append(Batch(rows(30, first=61), [], [])),
+    )
+    await writer.close()
+    # Each answer covers its own batch (batches that arrived together share a commit).
+    assert lasts == sorted(lasts) and all(last >= 30 * n for n, last in enumerate(lasts, 1))
+    assert await log.count(SESSION) == 90
+    await log.close()
