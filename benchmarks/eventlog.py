@@ -4,8 +4,8 @@ Runs, each in a fresh process (so memory readings start clean):
 
 - :mod:`benchmarks.append_log`: 1,000,000 encoded rows appended to the log alone (its
   writer process), one batch in flight, then two (the recorder's way): rows/s (goal
-  >= 150,000/s), RSS
-  growth of this process and the writer process's peak (goal < 150 MB);
+  >= 150,000/s), RSS growth of this process and the writer process's peak (goal
+  < 150 MB);
 - :mod:`benchmarks.append`: 1,000,000 events appended through a recording runner's bus:
   events/s until all are committed (goal >= 150,000/s), RSS growth (goal < 150 MB);
 - :mod:`benchmarks.rebuild`: a recorded 1,000,000-event voice-agent-like session:
