@@ -49,7 +49,7 @@ from benchmarks.common import (
     rss_mb,
 )
 from pipebus import Envelope
-from pipebus.bus.base import sorted_message_id
+from pipebus.bus.message_ids import sorted_message_id
 from pipebus.eventlog.committer import BATCH_ROWS
 from pipebus.eventlog.rows import recordable_row
 from pipebus.eventlog.store import EventLog

@@ -24,7 +24,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from benchmarks.common import markdown, save
-from pipebus.bus.base import sorted_message_id
+from pipebus.bus.message_ids import sorted_message_id
 from pipebus.eventlog.schema import events
 from pipebus.eventlog.writer_child import EVENT_COLUMNS, SQLITE_PRAGMAS, bind_fast
 from pipebus.workers.job_params import new_job_id

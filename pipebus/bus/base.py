@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from pipebus.bus.context import ActiveDelivery, current_delivery
+from pipebus.bus.message_ids import DIGIT_COUNT
 from pipebus.bus.subscriber import BusSubscriber
 from pipebus.bus.subscription import BusSubscription
 from pipebus.bus.taps import BusTap, DeliveryTap, SendGate, TapSet, TraceBridge
@@ -55,19 +56,6 @@ class BusStats:
     no_local_target: int
     undelivered_on_stop: int
     tap_errors: int
-
-
-_DIGIT_COUNT = " abcdefghijklmnopqrstuvwxyz"
-"""The letter before a message id's counter, giving its digit count (``a7``, ``b42``,
-``c100``...): a bus's ids then sort in send order, so each append to the event log's
-indexes by message id and by cause lands at their right edge instead of anywhere in
-them (measured: a fifth of an SQLite append's CPU)."""
-
-
-def sorted_message_id(prefix: str, seq: int) -> str:
-    """The id of a bus's ``seq``-th message, given the bus's id prefix."""
-    digits = str(seq)
-    return prefix + _DIGIT_COUNT[len(digits)] + digits
 
 
 class WorkerBus(ABC):
@@ -282,7 +270,7 @@ class WorkerBus(ABC):
         digits = str(seq)  # sorted_message_id, inlined: this is the send path
         envelope = Envelope(
             message,
-            self._id_prefix + _DIGIT_COUNT[len(digits)] + digits,
+            self._id_prefix + DIGIT_COUNT[len(digits)] + digits,
             self.session_id,
             seq,
             time.time_ns(),
