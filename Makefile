@@ -47,6 +47,7 @@ bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python -m benchmarks.eventlog
 	$(BIN)/python -m benchmarks.sqlite_indexes
 	$(BIN)/python -m benchmarks.inspector
+	$(BIN)/python -m benchmarks.readme
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache

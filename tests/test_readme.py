@@ -18,3 +18,12 @@ def test_the_readme_example_runs_and_prints_what_it_says() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["progress {'progress': 50}", "answer {'text': 'HOLA'}"]
+
+
+def test_the_readme_benchmark_tables_are_the_saved_results() -> None:
+    """``python -m benchmarks.readme`` copied the last results in: no number by hand."""
+    from benchmarks.readme import README, refreshed
+
+    assert refreshed(README.read_text()) == README.read_text(), (
+        "README.md is out of date with benchmarks/results: run python -m benchmarks.readme"
+    )
