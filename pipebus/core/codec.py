@@ -262,13 +262,8 @@ def _scan_whole(text: str) -> Any:
     Raises:
         DecodeError: If a tagged value inside is bad.
     """
-    try:
-        value, end = (_scan_tagged if TAG in text else _scan)(text, 0)
-    except DecodeError:
-        raise
-    except (StopIteration, ValueError, RecursionError):
-        return _UNSCANNED
-    return value if end == len(text) else _UNSCANNED
+    scanned = scan_json(text, 0)
+    return scanned[0] if scanned is not None and scanned[1] == len(text) else _UNSCANNED
 
 
 def scan_json(text: str, start: int) -> tuple[Any, int] | None:
