@@ -181,7 +181,8 @@ class Coordinator(BaseWorker):
                 async for _ in translation:
                     pass
         except JobError as exc:
-            self._say(f"    translation failed: {exc}")
+            error = (exc.response or {}).get("error", "")
+            self._say(f"    translation failed: {exc}: {error}")
 
     async def _archive_and_cancel(self) -> None:
         try:

@@ -24,6 +24,8 @@ built-in exception types keeps working.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class PipebusError(Exception):
     """Base of every error pipebus raises on purpose."""
@@ -75,7 +77,11 @@ class JobError(PipebusError):
     Attributes:
         job_id: The job's id, when the job had started.
         worker_name: The worker whose answer (or silence) ended the job, if one did.
-        reason: A human-readable reason, also the text of the exception.
+        reason: A human-readable reason, also the text of the exception (Pipecat's
+            texts: ``"worker 'w' errored"``, ``"timeout"``, ...).
+        response: The answer of that worker, when it answered (an ERROR answer
+            carries ``{"error": "..."}``: the handler's exception for a raising
+            ``@job`` handler).
     """
 
     def __init__(
@@ -84,11 +90,13 @@ class JobError(PipebusError):
         *,
         job_id: str | None = None,
         worker_name: str | None = None,
+        response: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.job_id = job_id
         self.worker_name = worker_name
+        self.response = response
 
 
 class JobGroupError(JobError):

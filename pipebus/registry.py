@@ -47,6 +47,9 @@ class WorkerRegistry:
         self._waiters: dict[str, list[asyncio.Future[WorkerInfo]]] = {}
         self._report: ErrorReporter | None = None
         self._watch_tasks: set[asyncio.Task[None]] = set()
+        # The WorkerReadyData handed out for each ready worker: the object given to
+        # register(), else one made when the worker became ready; get() returns it.
+        self._entries: dict[str, WorkerReadyData] = {}
 
     @property
     def runner_name(self) -> str:
@@ -77,9 +80,23 @@ class WorkerRegistry:
         ]
 
     def get(self, worker_name: str) -> WorkerReadyData | None:
-        """The ready worker called ``worker_name``, or None."""
+        """The ready worker called ``worker_name``, or None.
+
+        The same object each time: the one passed to :meth:`register`, if that is
+        how the worker came.
+        """
         info = self._state.ready(worker_name)
-        return None if info is None else WorkerReadyData(worker_name=info.name, runner=info.runner)
+        if info is None:
+            return None
+        return self._entry(info)
+
+    def _entry(self, info: WorkerInfo) -> WorkerReadyData:
+        entry = self._entries.get(info.name)
+        if entry is None or entry.runner != info.runner:
+            entry = self._entries[info.name] = WorkerReadyData(
+                worker_name=info.name, runner=info.runner
+            )
+        return entry
 
     def __contains__(self, worker_name: object) -> bool:
         return isinstance(worker_name, str) and self._state.ready(worker_name) is not None
@@ -174,10 +191,12 @@ class WorkerRegistry:
                 self._went_away(new.workers.get(name) or before)
 
     async def register(self, worker_data: WorkerReadyData) -> bool:
-        """Register a worker by hand; True if it was new (watchers are notified).
+        """Register a worker by hand; True if it was new.
 
-        Runners do not need this: the registry learns from ``BusWorkerReadyMessage``
-        and ``BusWorkerRegistryMessage`` on the bus.
+        As in Pipecat, the watch handlers of that worker have run when this returns,
+        and :meth:`get` returns ``worker_data`` itself. Runners do not need this: the
+        registry learns from ``BusWorkerReadyMessage`` and
+        ``BusWorkerRegistryMessage`` on the bus.
         """
         if self._state.ready(worker_data.worker_name) is not None:
             return False
@@ -186,14 +205,19 @@ class WorkerRegistry:
             self._state.workers.set(info.name, info),
             tuple(n for n in self._state.stopped if n != info.name),
         )
-        self._became_ready(info)
+        self._entries[info.name] = worker_data
+        self._resolve_waiters(info)
+        for handler in list(self._watches.get(info.name, ())):
+            await self._run_watch(handler, worker_data)
         return True
 
     def _became_ready(self, info: WorkerInfo) -> None:
-        for future in self._waiters.pop(info.name, []):
-            if not future.done():
-                future.set_result(info)
-        data = WorkerReadyData(worker_name=info.name, runner=info.runner)
+        """A worker became ready through a message: wake its waiters, start its watches.
+
+        The watches run as tasks: a bus tap must not await.
+        """
+        self._resolve_waiters(info)
+        data = self._entry(info)
         for handler in list(self._watches.get(info.name, ())):
             task = asyncio.get_running_loop().create_task(
                 self._run_watch(handler, data), name=f"pipebus:watch:{info.name}"
@@ -201,7 +225,13 @@ class WorkerRegistry:
             self._watch_tasks.add(task)
             task.add_done_callback(self._watch_tasks.discard)
 
+    def _resolve_waiters(self, info: WorkerInfo) -> None:
+        for future in self._waiters.pop(info.name, []):
+            if not future.done():
+                future.set_result(info)
+
     def _went_away(self, info: WorkerInfo) -> None:
+        self._entries.pop(info.name, None)
         for future in self._waiters.pop(info.name, []):
             if not future.done():
                 future.set_exception(WorkerError(_stopped_text(info)))

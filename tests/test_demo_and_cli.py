@@ -27,7 +27,7 @@ async def test_the_demo_runs_its_whole_scenario(private_event_log: Path) -> None
         "researcher is 100% done",
         "BusHandlerErrorMessage  translator → *",
         "BusJobCancelMessage  coordinator → archivist",
-        "translation failed: worker 'translator' answered error",
+        "translation failed: worker 'translator' errored: ",
         "archive cancelled: the user hung up",
     ):
         assert expected in text

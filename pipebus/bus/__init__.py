@@ -6,6 +6,7 @@ from pipebus.bus.network import BusNetwork, NetworkBus
 from pipebus.bus.subscriber import BusSubscriber
 from pipebus.bus.subscription import BusSubscription
 from pipebus.bus.taps import BusTap, DeliveryTap
+from pipebus.bus.tasks import TaskManager, TaskManagerParams
 
 __all__ = [
     "AsyncQueueBus",
@@ -16,5 +17,7 @@ __all__ = [
     "BusTap",
     "DeliveryTap",
     "NetworkBus",
+    "TaskManager",
+    "TaskManagerParams",
     "WorkerBus",
 ]

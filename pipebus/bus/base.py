@@ -3,9 +3,14 @@
 The path of one message: :meth:`WorkerBus.send` stamps an :class:`Envelope` (id,
 session, sequence, time, trace context, cause), lets the taps see it (event log,
 projections, tracing), then delivers it here (local-only), or hands it to the
-transport through :meth:`WorkerBus.publish`. Whatever the transport brings back goes
-through :meth:`WorkerBus.on_message_received` to the subscribers: a targeted message
-to its target's subscription only (one dict lookup), a broadcast to all.
+transport through :meth:`WorkerBus.publish_envelope`. Whatever the transport brings
+back goes through :meth:`WorkerBus.receive_envelope` to the subscribers: a targeted
+message to its target's subscription (one dict lookup) and to the subscribers that
+watch everything, a broadcast to all.
+
+``send(message)``, ``publish(message)`` and ``on_message_received(message)`` keep
+Pipecat's signatures, so a bus written for Pipecat (one that implements ``publish``
+and calls ``on_message_received``) runs here unchanged.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from pipebus.bus.context import ActiveDelivery, current_delivery
+from pipebus.bus.context import ActiveDelivery, current_delivery, sending_past_gates
 from pipebus.bus.message_ids import DIGIT_COUNT
 from pipebus.bus.subscriber import BusSubscriber
 from pipebus.bus.subscription import BusSubscription
 from pipebus.bus.taps import BusTap, DeliveryTap, SendGate, TapSet, TraceBridge
+from pipebus.bus.tasks import TaskManager
 from pipebus.core.envelope import Envelope
 from pipebus.core.routing import Delivery, delivery_of, job_id_of
 from pipebus.errors import BusError, DuplicateNameError
@@ -44,7 +50,8 @@ class BusStats:
         filtered: Deliveries a subscriber refused (``accepts_bus_message``).
         handler_errors: Handlers that raised.
         no_local_target: Targeted messages whose target has no subscription here.
-        undelivered_on_stop: Messages still queued when the bus stopped.
+        undelivered_on_stop: Messages still queued when the bus stopped (kept for a
+            restart).
         tap_errors: Exceptions raised by taps (logged, then ignored).
     """
 
@@ -61,10 +68,12 @@ class BusStats:
 class WorkerBus(ABC):
     """Abstract base of the buses: pub/sub where each subscriber has its own lanes.
 
-    Subclasses implement :meth:`publish` for their transport and call
-    :meth:`on_message_received` with what arrives from it. System messages are
-    delivered ahead of queued data messages; messages sent before :meth:`start` are
-    delivered once it runs.
+    A bus written to Pipecat's API implements :meth:`publish` and calls
+    :meth:`on_message_received` with what arrives; pipebus's own buses also override
+    :meth:`publish_envelope` and call :meth:`receive_envelope`, so the envelope (ids,
+    trace context) travels with the message. System messages are delivered ahead of
+    queued data messages; messages sent before :meth:`start`, or while the bus is
+    stopped, are delivered once it (re)starts.
 
     Args:
         runner_name: The runner this bus serves; stamped on every envelope. A runner
@@ -89,6 +98,8 @@ class WorkerBus(ABC):
         self._undelivered_on_stop = 0
         self._left_delivered = 0
         self._left_filtered = 0
+        self._outgoing: dict[int, Envelope] = {}
+        self._task_manager: TaskManager | None = None
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -109,7 +120,9 @@ class WorkerBus(ABC):
     async def stop(self) -> None:
         """Stop delivering and cancel the lane tasks. Idempotent.
 
-        Messages still queued are counted in ``stats.undelivered_on_stop`` and logged.
+        Messages still queued stay queued for a later :meth:`start`; they are counted
+        in ``stats.undelivered_on_stop`` and logged, so none goes unnoticed if the bus
+        is never started again.
         """
         if not self._running:
             return
@@ -119,7 +132,7 @@ class WorkerBus(ABC):
             left += await subscription.stop()
         if left:
             self._undelivered_on_stop += left
-            logger.info("bus %s stopped with %d message(s) undelivered", self.runner_name, left)
+            logger.info("bus %s stopped with %d message(s) still queued", self.runner_name, left)
 
     async def drain(self) -> None:
         """Wait until every queued message has been handled and no handler runs.
@@ -219,21 +232,33 @@ class WorkerBus(ABC):
 
     # --- sending -----------------------------------------------------------------------
 
-    async def send(self, message: BusMessage, *, gated: bool = True) -> None:
+    async def setup(self, task_manager: TaskManager) -> None:
+        """Use ``task_manager`` for this bus's tasks (Pipecat's ``setup`` call; optional here)."""
+        self._task_manager = task_manager
+
+    @property
+    def task_manager(self) -> TaskManager:
+        """The task manager this bus's tasks run under (its own unless ``setup`` gave one)."""
+        if self._task_manager is None:
+            self._task_manager = TaskManager()
+        return self._task_manager
+
+    async def send(self, message: BusMessage) -> None:
         """Send a message: stamp it, show it to the taps, then deliver or publish it.
 
         Local-only messages are delivered on this runner; record-only events reach the
-        taps only; everything else goes to :meth:`publish`. Afterwards the sender waits
-        if a gate (the event log's back-pressure) asks it to; ``gated=False`` skips that,
-        for shutdown messages that must go out even when a strict log has failed.
+        taps only; everything else goes to :meth:`publish_envelope`. Afterwards the
+        sender waits if a gate (the event log's back-pressure) asks it to, except
+        inside :func:`shutdown_sends`, for the messages that must go out even when a
+        strict log has failed.
         """
         envelope = self.stamp(message)
         delivery = delivery_of(type(message))
         if delivery is Delivery.PUBLISH:
-            await self.publish(envelope)
+            await self.publish_envelope(envelope)
         elif delivery is Delivery.LOCAL:
             self.route(envelope)
-        if gated:
+        if self.taps.gates and not sending_past_gates():
             for gate in self.taps.gates:
                 if gate.must_wait():
                     await gate.wait()
@@ -242,13 +267,15 @@ class WorkerBus(ABC):
         """Stamp a message for the taps without delivering it (record-only events)."""
         return self.stamp(message)
 
-    def stamp(self, message: BusMessage) -> Envelope:
+    def stamp(self, message: BusMessage, *, remote: bool = False) -> Envelope:
         """Build the envelope of a message sent on this bus and show it to the taps.
 
         Its trace context: the handler's delivery span is its parent when one is
         running (or the application's own span, when tracing is on and one is
         current); otherwise it starts a trace. A job's messages sent outside any
-        handler share one trace, derived from the job id.
+        handler share one trace, derived from the job id. ``remote`` marks a message
+        that arrived from another runner without an envelope (from a bus written to
+        Pipecat's API).
         """
         self._seq = seq = self._seq + 1
         job_id = job_id_of(message)
@@ -279,25 +306,53 @@ class WorkerBus(ABC):
             random.getrandbits(64) or 1,
             parent_span_id,
             causation_id,
-            False,
+            remote,
             job_id,
             trace_state,
         )
         self.taps.show(envelope)
         return envelope
 
-    @abstractmethod
-    async def publish(self, envelope: Envelope) -> None:
-        """Hand an envelope to the transport.
+    async def publish_envelope(self, envelope: Envelope) -> None:
+        """Hand a stamped envelope to the transport.
 
-        The transport delivers it to this runner's subscribers (through
-        :meth:`route` or :meth:`on_message_received`) and to other runners.
+        pipebus's own buses override this. The default serves a bus written to
+        Pipecat's API, which implements only :meth:`publish`: the message goes there,
+        and when that bus hands the same object back to :meth:`on_message_received`
+        during the call, it is delivered under the envelope stamped here.
+        """
+        message = envelope.message
+        self._outgoing[id(message)] = envelope
+        try:
+            await self.publish(message)
+        finally:
+            self._outgoing.pop(id(message), None)
+
+    @abstractmethod
+    async def publish(self, message: BusMessage) -> None:
+        """Publish a message to the transport (Pipecat's signature).
+
+        A transport delivers it to this runner's subscribers and to other runners,
+        calling :meth:`on_message_received` with what arrives.
         """
 
     # --- receiving ---------------------------------------------------------------------
 
-    def on_message_received(self, envelope: Envelope) -> None:
-        """Deliver an envelope that arrived from the transport.
+    def on_message_received(self, message: BusMessage) -> None:
+        """Deliver a message that arrived from the transport (Pipecat's signature).
+
+        The message this bus is publishing comes back under the envelope it was sent
+        with; any other is stamped on arrival as a message from another runner, so the
+        taps record it once.
+        """
+        envelope = self._outgoing.pop(id(message), None)
+        if envelope is None or envelope.message is not message:
+            envelope = self.stamp(message, remote=True)
+            self._received += 1
+        self.route(envelope)
+
+    def receive_envelope(self, envelope: Envelope) -> None:
+        """Deliver an envelope that arrived from pipebus's own transports.
 
         An envelope from another runner is first given this bus's next sequence number
         and shown to the taps, so every runner records its own view of the session.

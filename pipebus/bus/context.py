@@ -7,6 +7,8 @@ its cause and continues its trace.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from pipebus.core.envelope import Envelope
@@ -47,3 +49,27 @@ current_delivery: ContextVar[ActiveDelivery | None] = ContextVar(
     "pipebus_current_delivery", default=None
 )
 """The delivery whose handler is running in this context, if any."""
+
+
+_shutting_down: ContextVar[bool] = ContextVar("pipebus_shutting_down", default=False)
+
+
+def sending_past_gates() -> bool:
+    """Whether sends in this context skip the back-pressure gates (see :func:`shutdown_sends`)."""
+    return _shutting_down.get()
+
+
+@contextmanager
+def shutdown_sends() -> Iterator[None]:
+    """Within this block, ``bus.send()`` never waits on a gate.
+
+    For what a stopping worker or runner must get out (cancels, CANCELLED answers,
+    stop announcements) even when a strict event log has failed and its gate would
+    raise. A context variable rather than a ``send()`` argument, so that ``send``
+    keeps Pipecat's signature and wrappers of it see every message.
+    """
+    token = _shutting_down.set(True)
+    try:
+        yield
+    finally:
+        _shutting_down.reset(token)

@@ -12,6 +12,7 @@ import copy
 
 from pipebus.bus.base import WorkerBus
 from pipebus.core.envelope import Envelope
+from pipebus.messages import BusMessage
 
 
 class BusNetwork:
@@ -35,7 +36,7 @@ class BusNetwork:
         """Deliver ``envelope`` to every bus but its sender."""
         for bus in self._buses:
             if bus is not sender and bus.running:
-                bus.on_message_received(copy.copy(envelope))
+                bus.receive_envelope(copy.copy(envelope))
 
 
 class NetworkBus(WorkerBus):
@@ -45,10 +46,14 @@ class NetworkBus(WorkerBus):
         super().__init__()
         self._network = network
 
-    async def publish(self, envelope: Envelope) -> None:
+    async def publish_envelope(self, envelope: Envelope) -> None:
         """Deliver locally, then hand the envelope to the other buses of the network."""
         self.route(envelope)
         self._network.carry(self, envelope)
+
+    async def publish(self, message: BusMessage) -> None:
+        """Stamp ``message``, deliver it here and on the other buses of the network."""
+        await self.publish_envelope(self.stamp(message))
 
     async def stop(self) -> None:
         """Stop delivering and leave the network."""

@@ -11,14 +11,15 @@ class BusSubscriber:
     """Mixin for objects that receive messages from a ``WorkerBus``.
 
     Implementors give a unique ``name`` and override :meth:`on_bus_message`.
-    A targeted message reaches only the subscriber of that name; a broadcast reaches
-    every subscriber. Set ``receives_all_messages = True`` on an observer that must
-    also see messages targeted at others (the bus then queues those for it too).
+    As in Pipecat, a subscriber receives every message, targeted at it or not. One
+    that sets ``receives_all_messages = False`` (every worker and runner does) gets
+    only broadcasts and the messages targeted at it, which the bus routes to it
+    with one lookup instead of queueing every message for every subscriber.
     Set ``bus_message_types`` to the classes a subscriber handles to have broadcasts
     of other types never queued for it (messages targeted at it still arrive).
     """
 
-    receives_all_messages: ClassVar[bool] = False
+    receives_all_messages: ClassVar[bool] = True
     bus_message_types: ClassVar[tuple[type[BusMessage], ...] | None] = None
 
     @property
@@ -35,13 +36,4 @@ class BusSubscriber:
         return True
 
     async def on_bus_message(self, message: BusMessage) -> None:
-        """Handle a message."""
-
-    async def receive_bus_message(self, message: BusMessage) -> None:
-        """What the bus calls for each delivery; the default calls :meth:`on_bus_message`.
-
-        ``BaseWorker`` runs its built-in handling (activation, jobs, ...) here before
-        calling ``on_bus_message``, so an override of ``on_bus_message`` need not call
-        ``super()``.
-        """
-        await self.on_bus_message(message)
+        """Handle a message; the bus calls this for each delivery."""

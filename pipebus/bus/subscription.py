@@ -60,7 +60,7 @@ class BusSubscription:
         self.delivered = 0
         self.filtered = 0
         self._bus = bus
-        self._receive: Callable[[BusMessage], Awaitable[None]] = subscriber.receive_bus_message
+        self._receive: Callable[[BusMessage], Awaitable[None]] = subscriber.on_bus_message
         overrides_accepts = (
             type(subscriber).accepts_bus_message is not BusSubscriber.accepts_bus_message
         )
@@ -104,20 +104,22 @@ class BusSubscription:
 
     def start(self) -> None:
         """Start the lane tasks (the bus calls this when it starts or on subscribe)."""
+        tasks = self._bus.task_manager
         if self._system.task is None:
-            self._system.task = asyncio.create_task(
-                self._run_lane(self._system, tracks_jobs=False), name=f"pipebus:{self.name}:system"
+            self._system.task = tasks.create_task(
+                self._run_lane(self._system, tracks_jobs=False), f"pipebus:{self.name}:system"
             )
         if self._data.task is None:
-            self._data.task = asyncio.create_task(
-                self._run_lane(self._data, tracks_jobs=True), name=f"pipebus:{self.name}:data"
+            self._data.task = tasks.create_task(
+                self._run_lane(self._data, tracks_jobs=True), f"pipebus:{self.name}:data"
             )
 
     async def stop(self) -> int:
-        """Stop the lane tasks; returns how many messages were left undelivered.
+        """Stop the lane tasks; returns how many messages are still queued.
 
-        A lane stopping itself (a handler that unsubscribes its own subscriber) is
-        not cancelled: it finishes the handler and exits.
+        Queued messages stay queued: a bus started again delivers them (as Pipecat's
+        does). A lane stopping itself (a handler that unsubscribes its own subscriber)
+        is not cancelled: it finishes the handler and exits.
         """
         current = asyncio.current_task()
         stopping = []
@@ -130,12 +132,8 @@ class BusSubscription:
         # waits, no lane is left pending with nothing referencing it.
         if stopping:
             await asyncio.wait(stopping)  # unlike `await task`, never raises the lane's cancel
-        left = self.queued
-        self._system.items.clear()
-        self._data.items.clear()
-        self._job_pending.clear()
         self._resolve_idle()
-        return left
+        return self.queued
 
     def is_idle(self) -> bool:
         """True when nothing is queued and no handler is running."""

@@ -5,7 +5,7 @@ trip), then goes to the outbox for the other runners: a targeted message whose t
 lives here does not leave the runner at all, and one whose target lives on a known
 runner is addressed to that runner only. What the reader brings back is this runner's
 own traffic (skipped without decoding), or another runner's envelope, decoded once and
-handed to :meth:`~pipebus.bus.base.WorkerBus.on_message_received`.
+handed to :meth:`~pipebus.bus.base.WorkerBus.receive_envelope`.
 
 The reader survives everything: it reconnects with backoff after any error and says
 how long it was cut off (log, counters, and a ``BusTransportGapMessage`` event). A runner that has
@@ -199,7 +199,11 @@ class RedisTransportBus(WorkerBus):
 
     # --- sending -------------------------------------------------------------------------
 
-    async def publish(self, envelope: Envelope) -> None:
+    async def publish(self, message: BusMessage) -> None:
+        """Stamp ``message``, deliver it here and queue it for the other runners."""
+        await self.publish_envelope(self.stamp(message))
+
+    async def publish_envelope(self, envelope: Envelope) -> None:
         """Deliver locally first, then queue the envelope for the other runners.
 
         A targeted message whose target lives on this runner stays here; one whose
@@ -262,7 +266,7 @@ class RedisTransportBus(WorkerBus):
         if type(message) is BusRunnerLeftMessage and message.runner == runner:
             self._peers.left(runner)
         self._counters.received += 1
-        self.on_message_received(envelope)
+        self.receive_envelope(envelope)
 
     def _heard(self, runner: str) -> None:
         """``runner`` wrote something this bus skipped (addressed to another runner)."""

@@ -1,16 +1,18 @@
 """``BaseWorker``: a worker on the bus, composed of its lifecycle, activation and job parts.
 
-The bus hands each delivery to :meth:`BaseWorker.receive_bus_message`, which runs the
+The bus hands each delivery to :meth:`BaseWorker.on_bus_message`, which runs the
 built-in handling for the message's type (one table lookup) and then the
-``on_bus_message`` hook.
+``on_bus_message`` event handlers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pipebus.bus.tasks import TaskManager
 from pipebus.core.routing import job_id_of
 from pipebus.messages import (
     BusActivateWorkerMessage,
@@ -37,6 +39,8 @@ from pipebus.workers.activation import ActivationMixin
 from pipebus.workers.job_answers import JobAnswersMixin
 from pipebus.workers.job_handling import JobHandlingMixin
 from pipebus.workers.lifecycle import LifecycleMixin
+
+logger = logging.getLogger("pipebus.worker")
 
 Handler = Callable[[Any, Any], Awaitable[None]]
 
@@ -106,10 +110,29 @@ class BaseWorker(LifecycleMixin, ActivationMixin, JobHandlingMixin, JobAnswersMi
         name: Unique name. None gives ``"<ClassName>#<n>"``.
         active: Whether the worker starts active. An inactive worker waits, doing
             nothing, until it is activated (a handoff).
+        check_dangling_tasks: Warn, when the worker stops, about tasks of its own task
+            manager still running (only when it was given one: a worker on the
+            runner's leaves that report to the runner).
+        task_manager: The task manager of the worker's tasks; its own by default.
+        refuse_unhandled_jobs: Answer a job request that no ``@job`` handler,
+            ``on_job_request`` override or ``on_job_request`` event handler takes
+            with an ``ERROR`` at once. Off by default, as in Pipecat: such a job stays
+            active until :meth:`send_job_response` answers it. A runner's
+            ``refuse_unhandled_jobs=True`` turns it on for the workers it hosts.
     """
 
-    def __init__(self, name: str | None = None, *, active: bool = True) -> None:
-        super().__init__(name, active=active)
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        active: bool = True,
+        check_dangling_tasks: bool = True,
+        task_manager: TaskManager | None = None,
+        refuse_unhandled_jobs: bool = False,
+    ) -> None:
+        super().__init__(name, active=active, task_manager=task_manager)
+        self._check_dangling_tasks = check_dangling_tasks and task_manager is not None
+        self.refuse_unhandled_jobs = refuse_unhandled_jobs
         self._init_lifecycle()
         self._init_activation()
         self._init_job_handling()
@@ -124,7 +147,7 @@ class BaseWorker(LifecycleMixin, ActivationMixin, JobHandlingMixin, JobAnswersMi
         """
         try:
             await self.start()
-            await self._finished.wait()
+            await self._finished_event.wait()
         except asyncio.CancelledError:
             self._mark_stop("cancelled", "the worker's task was cancelled")
             raise
@@ -134,6 +157,14 @@ class BaseWorker(LifecycleMixin, ActivationMixin, JobHandlingMixin, JobAnswersMi
         finally:
             await self.stop()
             await self.cleanup()
+            if self._check_dangling_tasks:
+                self._warn_dangling_tasks()
+
+    def _warn_dangling_tasks(self) -> None:
+        current = asyncio.current_task()
+        dangling = [t.get_name() for t in self.task_manager.current_tasks() if t is not current]
+        if dangling:
+            logger.warning("%s stopped with tasks still running: %s", self.name, dangling)
 
     def _mark_stop(self, status: str, reason: str) -> None:
         if self._stop_status == "stopped":
@@ -166,7 +197,7 @@ class BaseWorker(LifecycleMixin, ActivationMixin, JobHandlingMixin, JobAnswersMi
                     reason=self._stop_reason,
                 )
             )
-        self._finished.set()
+        self._finished_event.set()
 
     def accepts_bus_message(self, message: BusMessage) -> bool:
         """Whether to take a message: everything while active, less when inactive.
@@ -182,18 +213,19 @@ class BaseWorker(LifecycleMixin, ActivationMixin, JobHandlingMixin, JobAnswersMi
         job_id = job_id_of(message)
         return job_id is not None and job_id in self._job_groups
 
-    async def receive_bus_message(self, message: BusMessage) -> None:
-        """Run the built-in handling of a delivered message, then ``on_bus_message``."""
-        handler = _builtin_handler(type(self), type(message))
-        if handler is not None and (message.target is None or message.target == self._name):
-            await handler(self, message)
-        await self.on_bus_message(message)
-
     async def on_bus_message(self, message: BusMessage) -> None:
-        """Called for every delivered message after the built-in handling.
+        """Handle a delivered message: the bus calls this for each one, as in Pipecat.
 
-        Override to handle your own message types; calling ``super()`` fires the
-        ``on_bus_message`` event handlers.
+        Runs the built-in handling of the message's type (activation, end, cancel,
+        jobs, ...), then fires the ``on_bus_message`` event handlers. A message
+        targeted at another worker is ignored. Override it to handle your own message
+        types, and call ``super().on_bus_message(message)`` for the rest.
         """
+        target = message.target
+        if target is not None and target != self._name:
+            return
+        handler = _builtin_handler(type(self), type(message))
+        if handler is not None:
+            await handler(self, message)
         if self._event_handlers["on_bus_message"]:
             self._fire_event("on_bus_message", message)

@@ -10,7 +10,9 @@ import itertools
 from typing import TYPE_CHECKING
 
 from pipebus.bus.base import WorkerBus
+from pipebus.bus.context import shutdown_sends
 from pipebus.bus.subscriber import BusSubscriber
+from pipebus.bus.tasks import TaskManager
 from pipebus.errors import WorkerError
 from pipebus.messages import BusMessage
 from pipebus.registry import WorkerRegistry
@@ -31,8 +33,16 @@ class WorkerCore(EventSource, BusSubscriber):
         active: Whether the worker starts active (see ``BaseWorker.active``).
     """
 
-    def __init__(self, name: str | None = None, *, active: bool = True) -> None:
-        super().__init__()
+    receives_all_messages = False
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        active: bool = True,
+        task_manager: TaskManager | None = None,
+    ) -> None:
+        super().__init__(task_manager)
         self._name = name or f"{type(self).__name__}#{next(_counter)}"
         self._bus: WorkerBus | None = None
         self._registry: WorkerRegistry | None = None
@@ -119,7 +129,11 @@ class WorkerCore(EventSource, BusSubscriber):
         Raises:
             WorkerError: If the worker is not attached to a bus.
         """
-        await self.bus.send(message, gated=not self._stopping)
+        if self._stopping:
+            with shutdown_sends():
+                await self.bus.send(message)
+        else:
+            await self.bus.send(message)
 
     def __str__(self) -> str:
         return self.name

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pipebus.bus.tasks import TaskManager
+
 if TYPE_CHECKING:
     from pipebus.bus.base import WorkerBus
 
@@ -46,9 +48,10 @@ logger = logging.getLogger("pipebus.worker")
 class EventSource:
     """Events, handlers and owned tasks; subclasses give ``name`` and ``_error_bus``."""
 
-    def __init__(self) -> None:
+    def __init__(self, task_manager: TaskManager | None = None) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._event_handlers: dict[str, list[EventHandler]] = {}
+        self._task_manager = task_manager
 
     @property
     def name(self) -> str:
@@ -61,6 +64,17 @@ class EventSource:
 
     # --- tasks --------------------------------------------------------------------
 
+    async def setup(self, task_manager: TaskManager) -> None:
+        """Run this object's tasks under ``task_manager`` (Pipecat's ``setup``; optional here)."""
+        self._task_manager = task_manager
+
+    @property
+    def task_manager(self) -> TaskManager:
+        """The task manager of this object's tasks: the one given, else its own."""
+        if self._task_manager is None:
+            self._task_manager = TaskManager()
+        return self._task_manager
+
     def create_task(
         self, coroutine: Coroutine[Any, Any, T], name: str | None = None
     ) -> asyncio.Task[T]:
@@ -68,9 +82,7 @@ class EventSource:
 
         An exception the task raises is reported (logged and recorded), never lost.
         """
-        task = asyncio.get_running_loop().create_task(
-            coroutine, name=f"{self.name}::{name or 'task'}"
-        )
+        task = self.task_manager.create_task(coroutine, f"{self.name}::{name or 'task'}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task

@@ -44,11 +44,10 @@ class JobAnswersMixin(JobRequestsMixin):
             group.responses[message.source] = message.response or {}
             await self._hook("on_job_error", message)
             self._fire_event("on_job_error", message)
-            reason = f"worker '{message.source}' answered {status.value}"
-            error = (message.response or {}).get("error")
-            if error:
-                reason += f": {error}"
-            verdict = "cancelled" if status is JobStatus.CANCELLED else "failed"
+            if status is JobStatus.CANCELLED:
+                reason, verdict = f"worker '{message.source}' answered cancelled", "cancelled"
+            else:  # Pipecat's text; the worker's own error is in the group's responses
+                reason, verdict = f"worker '{message.source}' errored", "failed"
             await self._end_group(group, verdict, reason, worker=message.source)
             return
         await self._track_answer(group, message.source, message.response)
@@ -73,11 +72,13 @@ class JobAnswersMixin(JobRequestsMixin):
         self._job_groups.pop(group.job_id, None)
         result = JobGroupResponse(job_id=group.job_id, responses=group.responses)
         failed = [w for w in group.worker_names if group.statuses.get(w) is not JobStatus.COMPLETED]
-        group.complete()
         if failed:  # otherwise the answers already say "completed": nothing to add
             self._record_verdict(group, "completed", f"not completed by: {', '.join(failed)}")
+        # As in Pipecat, the hook and the event handlers come before the group is done,
+        # so they have run (the handlers have started) when `job_group()` exits.
         await self._hook("on_job_completed", result)
         self._fire_event("on_job_completed", result)
+        group.complete()
 
     async def _handle_job_update(
         self, message: BusJobUpdateMessage | BusJobUpdateUrgentMessage

@@ -101,7 +101,13 @@ class JobGroup:
             self._waiters.append(waiter)
             await waiter
         if self._error is not None:
-            raise JobGroupError(self._error, job_id=self.job_id, worker_name=self._error_worker)
+            worker = self._error_worker
+            raise JobGroupError(
+                self._error,
+                job_id=self.job_id,
+                worker_name=worker,
+                response=self.responses.get(worker) if worker is not None else None,
+            )
 
     def complete(self) -> None:
         """Mark the group completed and end its event stream."""
@@ -190,7 +196,7 @@ class _GroupContextBase:
             if not group.is_done:
                 await asyncio.shield(
                     self._requester.cancel_job_group(
-                        group.job_id, reason="context exited with an error"
+                        group.job_id, reason="context exited with error"
                     )
                 )
             return
@@ -279,4 +285,6 @@ class JobContext(_GroupContextBase):
 
 
 def _single(error: JobGroupError) -> JobError:
-    return JobError(error.reason, job_id=error.job_id, worker_name=error.worker_name)
+    return JobError(
+        error.reason, job_id=error.job_id, worker_name=error.worker_name, response=error.response
+    )

@@ -33,6 +33,8 @@ JobHandler = Callable[[BusJobRequestMessage], Awaitable[None]]
 class JobHandlingMixin(WorkerCore):
     """Run the job requests this worker receives, each in its own task."""
 
+    refuse_unhandled_jobs: bool
+
     def _init_job_handling(self) -> None:
         self._active_jobs: dict[str, BusJobRequestMessage] = {}
         self._job_handler_tasks: dict[str, asyncio.Task[None]] = {}
@@ -183,10 +185,17 @@ class JobHandlingMixin(WorkerCore):
             return
         handler, sequential = self._job_handler_for(message)
         if handler is None and not self._event_handlers.get("on_job_request"):
-            await self._refuse(
-                message, f"worker '{self.name}' has no handler for job {message.job_name!r}"
+            if self.refuse_unhandled_jobs:
+                await self._refuse(
+                    message, f"worker '{self.name}' has no handler for job {message.job_name!r}"
+                )
+                return
+            logger.info(
+                "%s: job %s (%r) has no handler; it stays active until send_job_response()",
+                self.name,
+                job_id,
+                message.job_name,
             )
-            return
         self._active_jobs[job_id] = message
         if handler is not None:
             lock = None

@@ -34,7 +34,7 @@ class LifecycleMixin(WorkerCore):
 
     def _init_lifecycle(self) -> None:
         self._children: list[BaseWorker] = []
-        self._finished = asyncio.Event()
+        self._finished_event = asyncio.Event()
         self._announced = asyncio.Event()
         self._stopped = False
         self._stop_status = "stopped"
@@ -89,12 +89,12 @@ class LifecycleMixin(WorkerCore):
 
     async def wait(self) -> None:
         """Wait until this worker has stopped."""
-        await self._finished.wait()
+        await self._finished_event.wait()
 
     async def wait_started(self) -> None:
         """Wait until this worker has announced itself ready (or has stopped)."""
         announced = asyncio.ensure_future(self._announced.wait())
-        finished = asyncio.ensure_future(self._finished.wait())
+        finished = asyncio.ensure_future(self._finished_event.wait())
         try:
             await asyncio.wait([announced, finished], return_when=asyncio.FIRST_COMPLETED)
         finally:

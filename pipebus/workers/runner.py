@@ -13,11 +13,13 @@ import gc
 import logging
 import uuid
 import warnings
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pipebus.bus.async_queue import AsyncQueueBus
 from pipebus.bus.base import WorkerBus
+from pipebus.bus.context import shutdown_sends
 from pipebus.bus.subscriber import BusSubscriber
 from pipebus.errors import BusError, DuplicateNameError
 from pipebus.live_jobs import LiveJobs
@@ -76,11 +78,14 @@ class WorkerRunner(EventSource, BusSubscriber):
         log_buffer: Events the recorder buffers before senders wait (default 20,000).
         tracing: Live OpenTelemetry tracing: None (default: when configured, see
             :mod:`pipebus.tracing.setup`), True, False, or ``TracingSettings``.
+        refuse_unhandled_jobs: Make every worker this runner hosts answer a job it
+            has no handler for with an ``ERROR`` at once (see ``BaseWorker``).
 
     Event handlers: ``on_ready(runner)`` once the runner has started its workers;
     ``on_error(runner, data: WorkerErrorData)`` when a worker's ``run()`` raises.
     """
 
+    receives_all_messages = False
     bus_message_types = (
         BusEndMessage,
         BusCancelMessage,
@@ -108,8 +113,10 @@ class WorkerRunner(EventSource, BusSubscriber):
         snapshot_every: int = 1000,
         log_buffer: int = 20_000,
         tracing: bool | TracingSettings | None = None,
+        refuse_unhandled_jobs: bool = False,
     ) -> None:
         super().__init__()
+        self._refuse_unhandled_jobs = refuse_unhandled_jobs
         self._name = name or f"runner-{uuid.uuid4().hex[:8]}"
         self._bus = bus if bus is not None else AsyncQueueBus()
         self._bus.runner_name = self.name
@@ -140,6 +147,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         )
         self._tracing = SessionTracing(tracing)
         self._cancel_requested = False
+        self._before_run: tuple[Callable[[str | None], Awaitable[None]], str | None] | None = None
         self._register_event_handler("on_ready")
         self._register_event_handler("on_error")
 
@@ -219,6 +227,9 @@ class WorkerRunner(EventSource, BusSubscriber):
         Raises:
             DuplicateNameError: If another worker of this runner has the same name.
         """
+        # Subscribed from the first worker on, so that what workers send before run()
+        # (a child added with add_workers) reaches the runner once the bus starts.
+        await self.bus.subscribe(self)
         for worker in workers:
             hosted = self._workers.get(worker.name)
             if hosted is not None:
@@ -227,6 +238,8 @@ class WorkerRunner(EventSource, BusSubscriber):
                 raise DuplicateNameError(
                     f"runner '{self.name}' already has a worker named '{worker.name}'"
                 )
+            if self._refuse_unhandled_jobs:
+                worker.refuse_unhandled_jobs = True
             await worker.attach(
                 registry=self.registry, bus=self.bus, worker_runner=self, jobs=self._live_jobs
             )
@@ -286,9 +299,15 @@ class WorkerRunner(EventSource, BusSubscriber):
             self._signals.install()
             for hosted in self._workers.all():
                 self._workers.start(hosted, self._run_worker)
+            # As in Pipecat, on_ready's handlers are scheduled before anything the
+            # workers do once started (a handoff in a ready handler comes after them).
+            await self._call_event_handler("on_ready")
             await asyncio.sleep(0)
             self._started.set()
-            await self._call_event_handler("on_ready")
+            early, self._before_run = self._before_run, None
+            if early is not None:  # end() or cancel() was called before run()
+                ask, reason = early
+                await ask(reason)
             if auto_end and not self._workers.all():
                 self._shutdown.set()
             try:
@@ -345,15 +364,30 @@ class WorkerRunner(EventSource, BusSubscriber):
         await self._send_to_running_roots(BusEndWorkerMessage, "stop when done")
 
     async def end(self, reason: str | None = None) -> None:
-        """End gracefully (idempotent; not once cancelling): roots get an end, then a cancel."""
-        if self._phase not in ("idle", "running"):
+        """End gracefully (idempotent; not once cancelling): roots get an end, then a cancel.
+
+        Called before :meth:`run`, the end is kept and sent once ``run()`` has started
+        the workers, and ``run()`` then returns when they have ended (as in Pipecat).
+        """
+        if self._phase == "idle":
+            if self._before_run is None:
+                self._before_run = (self.end, reason)
+            return
+        if self._phase != "running":
             return
         self._phase = "ending"
         self._shutdown.set()
         await self._send_to_running_roots(BusEndWorkerMessage, reason)
 
     async def cancel(self, reason: str | None = None) -> None:
-        """Cancel now (idempotent): root workers get a cancel. After :meth:`end` it escalates."""
+        """Cancel now (idempotent): root workers get a cancel. After :meth:`end` it escalates.
+
+        Called before :meth:`run`, the cancel is kept and carried out as soon as
+        ``run()`` has started the workers.
+        """
+        if self._phase == "idle":
+            self._before_run = (self.cancel, reason)
+            return
         if self._phase in ("cancelling", "done"):
             return
         if self._phase != "ending" or reason != "graceful end timed out":
@@ -369,18 +403,14 @@ class WorkerRunner(EventSource, BusSubscriber):
     ) -> None:
         if not self.bus.running:
             return
-        for hosted in self._workers.roots():
-            if hosted.running:
-                await self.bus.send(
-                    message_type(source=self.name, target=hosted.worker.name, reason=reason),
-                    gated=False,
-                )
+        with shutdown_sends():
+            for hosted in self._workers.roots():
+                if hosted.running:
+                    await self.bus.send(
+                        message_type(source=self.name, target=hosted.worker.name, reason=reason)
+                    )
 
     # --- bus -----------------------------------------------------------------------------
-
-    async def receive_bus_message(self, message: BusMessage) -> None:
-        """Handle runner-level messages: end, cancel, add worker, registry, runners leaving."""
-        await self.on_bus_message(message)
 
     async def on_bus_message(self, message: BusMessage) -> None:
         """Handle runner-level messages: end, cancel, add worker, registry, runners leaving."""
@@ -397,3 +427,19 @@ class WorkerRunner(EventSource, BusSubscriber):
 
     def __repr__(self) -> str:
         return f"WorkerRunner({self.name!r}, phase={self._phase!r})"
+
+
+class PipelineRunner(WorkerRunner):
+    """Deprecated alias of :class:`WorkerRunner`, kept as Pipecat keeps it.
+
+    Creating one warns with a ``DeprecationWarning``; it behaves as ``WorkerRunner``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        warnings.warn(
+            "`PipelineRunner` is deprecated since Pipecat 1.3.0 and will be removed in 2.0.0. "
+            "Use `WorkerRunner` instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        super().__init__(**kwargs)

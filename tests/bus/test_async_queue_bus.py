@@ -63,9 +63,9 @@ class RecordingBus(AsyncQueueBus):
         super().__init__()
         self.published: list[Envelope] = []
 
-    async def publish(self, envelope: Envelope) -> None:
+    async def publish_envelope(self, envelope: Envelope) -> None:
         self.published.append(envelope)
-        await super().publish(envelope)
+        await super().publish_envelope(envelope)
 
 
 async def test_start_and_stop_are_idempotent() -> None:
@@ -109,9 +109,28 @@ async def test_broadcast_reaches_every_subscriber() -> None:
     await bus.stop()
 
 
-async def test_targeted_message_is_queued_only_for_its_target() -> None:
+class TargetedSink(Sink):
+    """Declares it wants only broadcasts and its own messages, as workers do."""
+
+    receives_all_messages = False
+
+
+async def test_a_plain_subscriber_receives_messages_targeted_at_others() -> None:
     bus = AsyncQueueBus()
-    sinks = {name: Sink(name) for name in ("a", "b", "c")}
+    watcher, target = Sink("watcher"), Sink("b")
+    await bus.subscribe(watcher)
+    await bus.subscribe(target)
+    await bus.start()
+    await bus.send(Data(source="x", target="b", n=1))
+    await bus.drain()
+    assert [m.n for m in watcher.got] == [1]  # type: ignore[attr-defined]
+    assert [m.n for m in target.got] == [1]  # type: ignore[attr-defined]
+    await bus.stop()
+
+
+async def test_targeted_message_is_queued_only_for_its_target_among_declared_subscribers() -> None:
+    bus = AsyncQueueBus()
+    sinks = {name: TargetedSink(name) for name in ("a", "b", "c")}
     for sink in sinks.values():
         await bus.subscribe(sink)
     await bus.start()
@@ -332,7 +351,7 @@ async def test_a_failing_tap_does_not_stop_the_message() -> None:
     await bus.stop()
 
 
-async def test_stop_counts_what_was_left_undelivered() -> None:
+async def test_stop_keeps_what_is_queued_and_a_restart_delivers_it() -> None:
     bus = AsyncQueueBus()
     sink = Sink("a")
     sink.gate = asyncio.Event()
@@ -343,6 +362,13 @@ async def test_stop_counts_what_was_left_undelivered() -> None:
     await asyncio.sleep(0)
     await bus.stop()
     assert bus.stats.undelivered_on_stop == 2
+    await bus.send(Data(source="x", n=3))
+    sink.gate = None
+    await bus.start()
+    await bus.drain()
+    # The handler that was stopped mid-way (n=0) is not run again; nothing else is lost.
+    assert [m.n for m in sink.got] == [0, 1, 2, 3]  # type: ignore[attr-defined]
+    await bus.stop()
 
 
 async def test_a_bus_s_message_ids_are_unique_and_sort_in_send_order() -> None:

@@ -34,6 +34,7 @@ class Echo(BaseWorker):
 
 class Crasher(BaseWorker):
     async def on_bus_message(self, message: object) -> None:
+        await super().on_bus_message(message)  # type: ignore[arg-type]
         if isinstance(message, Note) and message.n == 3:
             raise ValueError("three is bad")
 

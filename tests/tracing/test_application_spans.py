@@ -20,6 +20,7 @@ class Thinker(BaseWorker):
         self._tracer = tracer
 
     async def on_bus_message(self, message: BusMessage) -> None:
+        await super().on_bus_message(message)
         if isinstance(message, BusTTSSpeakMessage) and message.text == "think":
             with self._tracer.start_as_current_span("llm call"):
                 await self.send_bus_message(BusTTSSpeakMessage(source=self.name, text="thought"))

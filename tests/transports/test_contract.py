@@ -47,10 +47,16 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[WorkerBus]:
     await client.aclose()
 
 
+class WorkerLikeSink(Sink):
+    """Wants broadcasts and its own targeted messages only, as workers do."""
+
+    receives_all_messages = False
+
+
 async def test_a_broadcast_reaches_every_subscriber_and_a_targeted_one_its_target(
     bus: WorkerBus,
 ) -> None:
-    first, second = Sink("first"), Sink("second")
+    first, second = WorkerLikeSink("first"), WorkerLikeSink("second")
     await bus.subscribe(first)
     await bus.subscribe(second)
     await bus.start()

@@ -123,11 +123,12 @@ async def test_a_raising_job_handler_answers_error_with_its_text(runner: WorkerR
     async with running(runner):
         capture = EnvelopeCapture(runner.bus)
         started = time.monotonic()
-        with pytest.raises(JobError, match="ValueError: cannot do that") as caught:
+        with pytest.raises(JobError, match=r"^worker 'crasher' errored$") as caught:
             async with requester.job("crasher", timeout=30):
                 pass
         assert time.monotonic() - started < 5  # promptly, not at the 30 s timeout
         assert caught.value.worker_name == "crasher"
+        assert caught.value.response == {"error": "ValueError: cannot do that"}
         answer = capture.of_type(BusJobResponseMessage)[0]
         assert answer.status is JobStatus.ERROR
         assert answer.response == {"error": "ValueError: cannot do that"}
@@ -358,18 +359,33 @@ async def test_sequential_job_handlers_run_one_at_a_time(runner: WorkerRunner) -
         assert [g.responses["serial"] for g in groups] == [{"n": n} for n in range(4)]
 
 
-async def test_jobs_without_a_handler_or_to_an_inactive_worker_are_refused(
+async def test_a_job_without_a_handler_stays_active_until_answered(runner: WorkerRunner) -> None:
+    """As in Pipecat: the worker may answer it later with send_job_response()."""
+    requester = Requester("req")
+    plain = BaseWorker("plain")
+    await runner.add_workers(requester, plain)
+    async with running(runner):
+        async with requester.job("plain", timeout=10) as job:
+            await until(lambda: job.job_id in plain.active_jobs)
+            await plain.send_job_response(job.job_id, {"late": True})
+        assert job.response == {"late": True}
+
+
+async def test_jobs_without_a_handler_are_refused_when_asked_or_to_an_inactive_worker(
     runner: WorkerRunner,
 ) -> None:
     requester = Requester("req")
-    await runner.add_workers(requester, BaseWorker("plain"), Echo("idle", active=False))
+    strict = BaseWorker("strict", refuse_unhandled_jobs=True)
+    await runner.add_workers(requester, strict, Echo("idle", active=False))
     async with running(runner):
-        with pytest.raises(JobError, match="no handler for job None"):
-            async with requester.job("plain"):
+        with pytest.raises(JobError, match="errored") as caught:
+            async with requester.job("strict"):
                 pass
-        with pytest.raises(JobError, match="'idle' is inactive"):
+        assert caught.value.response == {"error": "worker 'strict' has no handler for job None"}
+        with pytest.raises(JobError) as caught:
             async with requester.job("idle"):
                 pass
+        assert caught.value.response == {"error": "worker 'idle' is inactive"}
 
 
 async def test_job_event_handlers_fire(runner: WorkerRunner) -> None:

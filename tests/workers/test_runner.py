@@ -19,7 +19,9 @@ from pipebus import (
     DuplicateNameError,
     WorkerErrorData,
     WorkerParams,
+    WorkerReadyData,
     WorkerRunner,
+    worker_ready,
 )
 from pipebus.testing import EnvelopeCapture, running, until
 
@@ -32,13 +34,13 @@ class SlowToEnd(BaseWorker):
         self.delay = delay
         self.got: list[str] = []
 
-    async def receive_bus_message(self, message: object) -> None:
+    async def on_bus_message(self, message: object) -> None:
         self.got.append(type(message).__name__)
         if isinstance(message, BusEndWorkerMessage):
             if self.delay is None:
                 await asyncio.Event().wait()
             await asyncio.sleep(self.delay)
-        await super().receive_bus_message(message)  # type: ignore[arg-type]
+        await super().on_bus_message(message)  # type: ignore[arg-type]
 
 
 class Finite(BaseWorker):
@@ -191,3 +193,66 @@ async def test_end_message_on_the_bus_ends_the_runner() -> None:
     await runner.bus.send(BusEndMessage(source="someone", reason="outside"))
     await asyncio.wait_for(task, 5)
     assert runner.registry.state.workers["w"].status == "ended"
+
+
+async def test_end_before_run_is_carried_out_once_run_starts_the_workers() -> None:
+    """As in Pipecat: the ends go out and run() returns, instead of run() refusing."""
+    runner = WorkerRunner(handle_sigint=False, event_log=None)
+    worker = BaseWorker("w")
+    await runner.add_workers(worker)
+    capture = EnvelopeCapture(runner.bus)
+    await runner.end(reason="early")
+    await asyncio.wait_for(runner.run(), 5)
+    ends = capture.of_type(BusEndWorkerMessage)
+    assert [(m.target, m.reason) for m in ends] == [("w", "early")]
+    assert runner.registry.state.workers["w"].status == "ended"
+
+
+async def test_cancel_before_run_is_not_lost() -> None:
+    runner = WorkerRunner(handle_sigint=False, event_log=None)
+    await runner.add_workers(BaseWorker("w"))
+    capture = EnvelopeCapture(runner.bus)
+    await runner.cancel(reason="never mind")
+    await asyncio.wait_for(runner.run(auto_end=False), 5)
+    cancels = capture.of_type(BusCancelWorkerMessage)
+    assert [(m.target, m.reason) for m in cancels] == [("w", "never mind")]
+
+
+async def test_on_ready_runs_before_a_handoff_made_in_a_worker_s_ready_handler() -> None:
+    order: list[str] = []
+
+    class Greeter(BaseWorker):
+        @worker_ready(name="agent")
+        async def hand_off(self, data: WorkerReadyData) -> None:
+            order.append("handoff")
+            await self.activate_worker("agent")
+
+    class Agent(BaseWorker):
+        async def on_activated(self, args: object) -> None:
+            order.append("activated")
+            await self.end()
+
+    runner = WorkerRunner(handle_sigint=False, event_log=None)
+    runner.add_event_handler("on_ready", lambda r: order.append("on_ready"))
+    await runner.add_workers(Greeter("greeter"), Agent("agent", active=False))
+    await asyncio.wait_for(runner.run(), 5)
+    assert order == ["on_ready", "handoff", "activated"]
+
+
+async def test_a_child_added_before_run_is_started_by_run() -> None:
+    runner = WorkerRunner(handle_sigint=False, event_log=None)
+    parent = BaseWorker("parent")
+    await runner.add_workers(parent)
+    await parent.add_workers(BaseWorker("child"))
+    async with running(runner):
+        await until(lambda: "child" in runner.registry)
+
+
+async def test_pipeline_runner_is_a_deprecated_worker_runner() -> None:
+    from pipebus import PipelineRunner
+
+    with pytest.warns(DeprecationWarning, match="Use `WorkerRunner` instead"):
+        runner = PipelineRunner(handle_sigint=False, event_log=None)
+    assert isinstance(runner, WorkerRunner)
+    await asyncio.wait_for(runner.run(), 5)
+    assert runner.phase == "done"
