@@ -18,6 +18,8 @@ from pipebus.bus import (
     BusTap,
     DeliveryTap,
     NetworkBus,
+    TaskManager,
+    TaskManagerParams,
     WorkerBus,
 )
 from pipebus.core.catalog import register_type
@@ -76,6 +78,7 @@ from pipebus.messages import (
     BusWorkerStoppedMessage,
 )
 from pipebus.registry import WorkerRegistry
+from pipebus.serializers import JSONMessageSerializer, MessageSerializer, TypeAdapter
 from pipebus.types import (
     JobEvent,
     JobGroupEvent,
@@ -92,7 +95,7 @@ from pipebus.types import (
 from pipebus.workers.base import BaseWorker
 from pipebus.workers.decorators import job, worker_ready
 from pipebus.workers.job_group import JobContext, JobGroup, JobGroupContext
-from pipebus.workers.runner import WorkerRunner
+from pipebus.workers.runner import PipelineRunner, WorkerRunner
 
 if TYPE_CHECKING:
     from pipebus.transports import RedisBus, RedisStreamBus, TransportStats
@@ -162,6 +165,7 @@ __all__ = [
     "EventLogError",
     "Frame",
     "FrameDirection",
+    "JSONMessageSerializer",
     "JobContext",
     "JobError",
     "JobEvent",
@@ -174,13 +178,18 @@ __all__ = [
     "JobParams",
     "JobStatus",
     "LiveJobs",
+    "MessageSerializer",
     "NetworkBus",
     "PipebusError",
+    "PipelineRunner",
     "RedisBus",
     "RedisStreamBus",
     "SchemaVersionError",
+    "TaskManager",
+    "TaskManagerParams",
     "TransportError",
     "TransportStats",
+    "TypeAdapter",
     "WorkerActivationArgs",
     "WorkerBus",
     "WorkerError",
