@@ -98,9 +98,9 @@ from pipebus.workers.job_group import JobContext, JobGroup, JobGroupContext
 from pipebus.workers.runner import PipelineRunner, WorkerRunner
 
 if TYPE_CHECKING:
-    from pipebus.transports import RedisBus, RedisStreamBus, TransportStats
+    from pipebus.transports import RedisBus, RedisStreamBus, SerializedRedisBus, TransportStats
 
-_LAZY = {"RedisBus", "RedisStreamBus", "TransportStats"}
+_LAZY = {"RedisBus", "RedisStreamBus", "SerializedRedisBus", "TransportStats"}
 """Names loaded on first use, from ``pipebus.transports`` (which imports redis)."""
 
 
@@ -185,6 +185,7 @@ __all__ = [
     "RedisBus",
     "RedisStreamBus",
     "SchemaVersionError",
+    "SerializedRedisBus",
     "TaskManager",
     "TaskManagerParams",
     "TransportError",

@@ -29,7 +29,7 @@ from pipebus.bus.message_ids import DIGIT_COUNT
 from pipebus.bus.subscriber import BusSubscriber
 from pipebus.bus.subscription import BusSubscription
 from pipebus.bus.taps import BusTap, DeliveryTap, SendGate, TapSet, TraceBridge
-from pipebus.bus.tasks import TaskManager
+from pipebus.bus.tasks import UsesTaskManager
 from pipebus.core.envelope import Envelope
 from pipebus.core.routing import Delivery, delivery_of, job_id_of
 from pipebus.errors import BusError, DuplicateNameError
@@ -65,7 +65,7 @@ class BusStats:
     tap_errors: int
 
 
-class WorkerBus(ABC):
+class WorkerBus(UsesTaskManager, ABC):
     """Abstract base of the buses: pub/sub where each subscriber has its own lanes.
 
     A bus written to Pipecat's API implements :meth:`publish` and calls
@@ -99,7 +99,6 @@ class WorkerBus(ABC):
         self._left_delivered = 0
         self._left_filtered = 0
         self._outgoing: dict[int, Envelope] = {}
-        self._task_manager: TaskManager | None = None
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -231,17 +230,6 @@ class WorkerBus(ABC):
             self.taps.gates.remove(gate)
 
     # --- sending -----------------------------------------------------------------------
-
-    async def setup(self, task_manager: TaskManager) -> None:
-        """Use ``task_manager`` for this bus's tasks (Pipecat's ``setup`` call; optional here)."""
-        self._task_manager = task_manager
-
-    @property
-    def task_manager(self) -> TaskManager:
-        """The task manager this bus's tasks run under (its own unless ``setup`` gave one)."""
-        if self._task_manager is None:
-            self._task_manager = TaskManager()
-        return self._task_manager
 
     async def send(self, message: BusMessage) -> None:
         """Send a message: stamp it, show it to the taps, then deliver or publish it.

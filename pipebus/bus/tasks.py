@@ -98,3 +98,23 @@ class TaskManager:
     def current_tasks(self) -> Sequence[asyncio.Task[Any]]:
         """The tasks created here that have not finished yet."""
         return [task for task in self._tasks if not task.done()]
+
+
+class UsesTaskManager:
+    """What buses and workers share: Pipecat's ``setup(task_manager)`` and a task manager.
+
+    Without ``setup``, the object makes a task manager of its own on first use.
+    """
+
+    _task_manager: TaskManager | None = None
+
+    async def setup(self, task_manager: TaskManager) -> None:
+        """Run this object's tasks under ``task_manager`` (Pipecat's ``setup``; optional here)."""
+        self._task_manager = task_manager
+
+    @property
+    def task_manager(self) -> TaskManager:
+        """The task manager of this object's tasks: the one given, else its own."""
+        if self._task_manager is None:
+            self._task_manager = TaskManager()
+        return self._task_manager

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio.client import PubSub
 
@@ -21,6 +21,9 @@ from pipebus.transports.base import RedisTransportBus
 from pipebus.transports.connection import Redis, translated
 from pipebus.transports.outbox import Entry
 from pipebus.transports.writer import BatchScript
+
+if TYPE_CHECKING:
+    from pipebus.serializers import MessageSerializer
 
 IDLE_READ_S = 1.0
 """How long a read waits for a subscription's confirmation before trying again."""
@@ -59,17 +62,50 @@ class RedisBus(RedisTransportBus):
         bus = RedisBus(redis=Redis.from_url("redis://localhost:6379"), channel="my-app")
         runner = WorkerRunner(bus=bus)
 
+    Given a ``serializer`` (Pipecat's ``JSONMessageSerializer``, say), the bus built is
+    a :class:`~pipebus.transports.serialized.SerializedRedisBus` instead: Pipecat's
+    wire format on plain pub/sub, so the runner can talk to Pipecat runners (its
+    channel defaults to Pipecat's ``"pipecat:bus"``)::
+
+        bus = RedisBus(redis=redis, channel="my-app", serializer=JSONMessageSerializer())
+
     Args:
         redis: A ``redis.asyncio.Redis`` client (the bus never closes it).
         channel: The pub/sub channel every runner of the application shares.
+        serializer: None (pipebus's own wire format, with trace context), or a
+            ``MessageSerializer`` for Pipecat's.
         **options: ``heartbeat_interval``, ``heartbeat_timeout``, ``max_pending``,
             ``stop_timeout``, ``runner_name``, ``session_id``: see
-            :class:`~pipebus.transports.base.RedisTransportBus`.
+            :class:`~pipebus.transports.base.RedisTransportBus`. With a serializer:
+            ``max_pending_echoes``, ``runner_name``, ``session_id``.
     """
 
     gap_note = "pub/sub does not replay what was published meanwhile: it is lost to this runner"
 
-    def __init__(self, *, redis: Redis, channel: str = "pipebus:bus", **options: Any) -> None:
+    def __new__(cls, *, serializer: MessageSerializer | None = None, **kwargs: Any) -> Any:
+        """This bus, or a ``SerializedRedisBus`` when a serializer is given.
+
+        Raises:
+            TypeError: If a subclass is given a serializer (it would not be built).
+        """
+        if serializer is None:
+            return super().__new__(cls)
+        if cls is not RedisBus:
+            raise TypeError(
+                f"{cls.__name__} cannot take a serializer: subclass SerializedRedisBus instead"
+            )
+        from pipebus.transports.serialized import SerializedRedisBus
+
+        return SerializedRedisBus(serializer=serializer, **kwargs)
+
+    def __init__(
+        self,
+        *,
+        redis: Redis,
+        channel: str = "pipebus:bus",
+        serializer: MessageSerializer | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(redis=redis, channel=channel, **options)
         self._pubsub: PubSub | None = None
         self._channels: dict[str, str] = {}

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pipebus.bus.tasks import TaskManager
+from pipebus.bus.tasks import TaskManager, UsesTaskManager
 
 if TYPE_CHECKING:
     from pipebus.bus.base import WorkerBus
@@ -45,7 +45,7 @@ def _overrides(cls: type, name: str) -> bool:
 logger = logging.getLogger("pipebus.worker")
 
 
-class EventSource:
+class EventSource(UsesTaskManager):
     """Events, handlers and owned tasks; subclasses give ``name`` and ``_error_bus``."""
 
     def __init__(self, task_manager: TaskManager | None = None) -> None:
@@ -63,17 +63,6 @@ class EventSource:
         return None
 
     # --- tasks --------------------------------------------------------------------
-
-    async def setup(self, task_manager: TaskManager) -> None:
-        """Run this object's tasks under ``task_manager`` (Pipecat's ``setup``; optional here)."""
-        self._task_manager = task_manager
-
-    @property
-    def task_manager(self) -> TaskManager:
-        """The task manager of this object's tasks: the one given, else its own."""
-        if self._task_manager is None:
-            self._task_manager = TaskManager()
-        return self._task_manager
 
     def create_task(
         self, coroutine: Coroutine[Any, Any, T], name: str | None = None
