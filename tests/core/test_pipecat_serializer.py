@@ -12,6 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 
 import pipebus.messages
@@ -60,20 +61,18 @@ from pipebus.messages import (
 )
 from pipebus.serializers import JSONMessageSerializer, MessageSerializer, TypeAdapter
 
-pydantic = pytest.importorskip("pydantic")
-
 PIPECAT_PYTHON = Path(__file__).resolve().parents[2] / ".venv-pipecat" / "bin" / "python"
 LOGGER = "pipebus.serializers"
 
 # --- user types -------------------------------------------------------------------------
 
 
-class Address(pydantic.BaseModel):  # type: ignore[name-defined,misc]
+class Address(pydantic.BaseModel):
     city: str
     zip_code: str
 
 
-class UserInfo(pydantic.BaseModel):  # type: ignore[name-defined,misc]
+class UserInfo(pydantic.BaseModel):
     name: str
     age: int
     address: Address | None = None
@@ -265,7 +264,7 @@ def test_a_model_written_by_one_serializer_is_read_by_another() -> None:
 
 
 def test_a_model_only_received_reads_once_registered(caplog: pytest.LogCaptureFixture) -> None:
-    class Receipt(pydantic.BaseModel):  # type: ignore[name-defined,misc]
+    class Receipt(pydantic.BaseModel):
         total: float
 
     data = (
