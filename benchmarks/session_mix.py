@@ -54,7 +54,7 @@ from pipebus import (
     WorkerRunner,
 )
 from pipebus.bus.context import ActiveDelivery, current_delivery
-from pipebus.types import WorkerRegistryEntry
+from pipebus.core.types import WorkerRegistryEntry
 
 WORKERS = ("agent", "transport", "vad", "stt", "llm", "tts", "memory", "search", "translator")
 JOB_WORKERS = ("llm", "tts", "memory", "search", "translator", "stt")

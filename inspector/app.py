@@ -18,7 +18,7 @@ from inspector.data import SessionData, open_log
 from inspector.keys import KEYS, shown
 from inspector.screens.main import MainScreen
 from inspector.screens.sessions import SessionsScreen
-from pipebus.errors import PipebusError
+from pipebus.core.errors import PipebusError
 from pipebus.eventlog.store import EventLog
 
 GC_EVERY = 2.0

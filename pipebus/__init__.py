@@ -24,7 +24,7 @@ from pipebus.bus import (
 )
 from pipebus.core.catalog import register_type
 from pipebus.core.envelope import Envelope
-from pipebus.errors import (
+from pipebus.core.errors import (
     BusError,
     CodecError,
     DecodeError,
@@ -38,9 +38,8 @@ from pipebus.errors import (
     TransportError,
     WorkerError,
 )
-from pipebus.frames import Frame, FrameDirection
-from pipebus.live_jobs import LiveJobs
-from pipebus.messages import (
+from pipebus.core.frames import Frame, FrameDirection
+from pipebus.core.messages import (
     BusActivateWorkerMessage,
     BusAddWorkerMessage,
     BusCancelMessage,
@@ -77,9 +76,8 @@ from pipebus.messages import (
     BusWorkerRegistryMessage,
     BusWorkerStoppedMessage,
 )
-from pipebus.registry import WorkerRegistry
-from pipebus.serializers import JSONMessageSerializer, MessageSerializer, TypeAdapter
-from pipebus.types import (
+from pipebus.core.serializers import JSONMessageSerializer, MessageSerializer, TypeAdapter
+from pipebus.core.types import (
     JobEvent,
     JobGroupEvent,
     JobGroupParams,
@@ -92,6 +90,8 @@ from pipebus.types import (
     WorkerReadyData,
     WorkerRegistryEntry,
 )
+from pipebus.live.live_jobs import LiveJobs
+from pipebus.live.worker_registry import WorkerRegistry
 from pipebus.workers.base import BaseWorker
 from pipebus.workers.decorators import job, worker_ready
 from pipebus.workers.job_group import JobContext, JobGroup, JobGroupContext

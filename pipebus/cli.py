@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pipebus.cli_commands import CommandError
 from pipebus.cli_commands.output import one_line, say
 from pipebus.cli_commands.parsers import add_commands, add_db_option
-from pipebus.errors import PipebusError
+from pipebus.core.errors import PipebusError
 
 __all__ = ["build_parser", "main", "say"]
 

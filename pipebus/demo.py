@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pipebus.core.describe import describe
 from pipebus.core.envelope import Envelope
-from pipebus.describe import describe
-from pipebus.errors import JobError, JobGroupError
+from pipebus.core.errors import JobError, JobGroupError
+from pipebus.core.messages import BusJobRequestMessage, BusTTSSpeakMessage
+from pipebus.core.types import JobGroupEvent, WorkerActivationArgs, WorkerParams, WorkerReadyData
 from pipebus.eventlog.urls import default_location
-from pipebus.messages import BusJobRequestMessage, BusTTSSpeakMessage
-from pipebus.types import JobGroupEvent, WorkerActivationArgs, WorkerParams, WorkerReadyData
 from pipebus.workers.base import BaseWorker
 from pipebus.workers.decorators import job, worker_ready
 from pipebus.workers.runner import WorkerRunner

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from pipebus.bus.base import WorkerBus
 from pipebus.core.envelope import Envelope
-from pipebus.messages import BusMessage
+from pipebus.core.messages import BusMessage
 from pipebus.workers.runner import WorkerRunner
 
 M = TypeVar("M", bound=BusMessage)

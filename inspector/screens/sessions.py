@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from inspector.data import SessionRow, list_sessions
-from pipebus.errors import PipebusError
+from pipebus.core.errors import PipebusError
 from pipebus.eventlog.store import EventLog
 
 RELOAD_EVERY = 1.0

@@ -22,7 +22,7 @@ from inspector.model import PANELS, ViewModel
 from inspector.panels import detail, job_lines, worker_tree
 from inspector.query import QueryError
 from inspector.widgets import Panel, StatusBar, Timeline
-from pipebus.errors import PipebusError
+from pipebus.core.errors import PipebusError
 from pipebus.eventlog.rows import StoredEvent
 
 

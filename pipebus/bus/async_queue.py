@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipebus.bus.base import WorkerBus
 from pipebus.core.envelope import Envelope
-from pipebus.messages import BusMessage
+from pipebus.core.messages import BusMessage
 
 
 class AsyncQueueBus(WorkerBus):

@@ -31,10 +31,10 @@ from pipebus.bus.subscription import BusSubscription
 from pipebus.bus.taps import BusTap, DeliveryTap, SendGate, TapSet, TraceBridge
 from pipebus.bus.tasks import UsesTaskManager
 from pipebus.core.envelope import Envelope
+from pipebus.core.errors import BusError, DuplicateNameError
+from pipebus.core.ids import root_trace_id
+from pipebus.core.messages import BusHandlerErrorMessage, BusMessage
 from pipebus.core.routing import Delivery, delivery_of, job_id_of
-from pipebus.errors import BusError, DuplicateNameError
-from pipebus.messages import BusHandlerErrorMessage, BusMessage
-from pipebus.tracing.ids import root_trace_id
 
 logger = logging.getLogger("pipebus.bus")
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from pipebus.core.envelope import Envelope
-from pipebus.tracing.ids import delivery_span_id, name_key
+from pipebus.core.ids import delivery_span_id, name_key
 
 
 class ActiveDelivery:
@@ -37,7 +37,7 @@ class ActiveDelivery:
         """The id of this delivery's (consumer) span; messages the handler sends are its children.
 
         Derived from the message's send span and the subscriber's name (see
-        :func:`pipebus.tracing.ids.delivery_span_id`), so an export of the recorded
+        :func:`pipebus.core.ids.delivery_span_id`), so an export of the recorded
         session names the span as the live tracer did. Computed on first use.
         """
         if not self._span_id:

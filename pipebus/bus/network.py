@@ -12,7 +12,7 @@ import copy
 
 from pipebus.bus.base import WorkerBus
 from pipebus.core.envelope import Envelope
-from pipebus.messages import BusMessage
+from pipebus.core.messages import BusMessage
 
 
 class BusNetwork:

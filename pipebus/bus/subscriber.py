@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pipebus.messages import BusMessage
+from pipebus.core.messages import BusMessage
 
 
 class BusSubscriber:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from pipebus.bus.context import ActiveDelivery, current_delivery
 from pipebus.bus.subscriber import BusSubscriber
 from pipebus.core.envelope import Envelope
+from pipebus.core.messages import BusMessage
 from pipebus.core.routing import Lane, lane_of
-from pipebus.messages import BusMessage
 
 if TYPE_CHECKING:
     from pipebus.bus.base import WorkerBus

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pipebus.cli_commands.logs import location_of, require_existing
 from pipebus.cli_commands.output import say
-from pipebus.errors import EventLogError, SchemaVersionError
+from pipebus.core.errors import EventLogError, SchemaVersionError
 from pipebus.eventlog.engine import (
     alembic_config,
     create_engine,

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from pipebus.cli_commands import CommandError
-from pipebus.errors import EventLogError
+from pipebus.core.errors import EventLogError
 from pipebus.eventlog.engine import reason
 from pipebus.eventlog.schema import events
 from pipebus.eventlog.store import EventLog

@@ -18,8 +18,8 @@ from pipebus.cli_commands.logs import opened_log, resolve_job
 from pipebus.cli_commands.output import emit, json_line, one_line
 from pipebus.cli_commands.records import event_record
 from pipebus.core.catalog import CATALOG
-from pipebus.describe import describe
-from pipebus.errors import DecodeError
+from pipebus.core.describe import describe
+from pipebus.core.errors import DecodeError
 from pipebus.eventlog.rows import StoredEvent
 from pipebus.replay.session import SessionReplay
 

@@ -9,7 +9,7 @@ from pipebus.cli_commands import CommandError
 from pipebus.cli_commands.logs import opened_log
 from pipebus.cli_commands.output import duration, emit, json_line, one_line, table
 from pipebus.cli_commands.records import job_record, worker_record
-from pipebus.errors import DecodeError
+from pipebus.core.errors import DecodeError
 from pipebus.projections import SessionState
 from pipebus.projections.jobs import JobState
 from pipebus.projections.views import WorkerActivity, activity

@@ -9,8 +9,8 @@ because data named it. Field values may be JSON values, dicts and lists of them,
 written as small tagged objects: ``{"$pb": "dc", "t": "TextFrame", "f": {...}}``,
 ``{"$pb": "enum", "t": "FrameDirection", "v": 1}``, ``{"$pb": "b", "v": "<base64>"}``.
 Enum fields declared on a message (``status: JobStatus``) come back as the enum.
-Anything else raises :class:`~pipebus.errors.EncodeError` or
-:class:`~pipebus.errors.DecodeError`, naming the problem.
+Anything else raises :class:`~pipebus.core.errors.EncodeError` or
+:class:`~pipebus.core.errors.DecodeError`, naming the problem.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from enum import Enum
 from typing import Any
 
 from pipebus.core.catalog import CATALOG
-from pipebus.errors import DecodeError, EncodeError
-from pipebus.messages import BusMessage
+from pipebus.core.errors import DecodeError, EncodeError
+from pipebus.core.messages import BusMessage, WorkerHandle
 
 TAG = "$pb"
 _TAG_BYTES = TAG.encode()
@@ -53,7 +53,7 @@ def _encode_value(value: Any) -> Any:
                 "subclass Frame or call pipebus.register_type() on it"
             )
         return {TAG: "dc", "t": entry.wire_name, "f": field_values(value)}
-    if _is_worker(value):
+    if isinstance(value, WorkerHandle):
         return {TAG: "worker", "name": value.name, "class": type(value).__qualname__}
     raise EncodeError(f"cannot encode a value of type {type(value).__qualname__}")
 
@@ -88,11 +88,6 @@ def _refuse_tag_keys(value: Any) -> None:
             _refuse_tag_keys(item)
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         _refuse_tag_keys(field_values(value))
-
-
-def _is_worker(value: Any) -> bool:
-    module = sys.modules.get("pipebus.workers.base")
-    return module is not None and isinstance(value, module.BaseWorker)
 
 
 def field_values(value: Any) -> dict[str, Any]:

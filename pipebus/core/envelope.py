@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pipebus.messages import BusMessage
+    from pipebus.core.messages import BusMessage
 
 ENVELOPE_VERSION = 1
 """Version of the envelope layout; the codec refuses envelopes newer than this."""

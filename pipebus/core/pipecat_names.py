@@ -5,7 +5,7 @@ reading, imports that module. pipebus never imports a module or looks a type up
 because data named it: :func:`resolve` only searches classes it already has, in order:
 
 1. Pipecat's names for pipebus's own types (``pipecat.bus.messages.BusEndMessage`` is
-   :class:`~pipebus.messages.BusEndMessage`);
+   :class:`~pipebus.core.messages.BusEndMessage`);
 2. pydantic models registered with a serializer or already written in this process,
    by module-qualified name;
 3. the codec's allow-list (:mod:`pipebus.core.catalog`) and the given extra types
@@ -23,11 +23,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 
-from pipebus import messages as _messages
+from pipebus.core import messages as _messages
 from pipebus.core.catalog import CATALOG
-from pipebus.frames import Frame, FrameDirection
-from pipebus.messages import BusMessage
-from pipebus.types import JobStatus, WorkerRegistryEntry
+from pipebus.core.frames import Frame, FrameDirection
+from pipebus.core.messages import BusMessage
+from pipebus.core.types import JobStatus, WorkerRegistryEntry
 
 _SEED_MESSAGES = """
     BusMessage BusDataMessage BusSystemMessage BusFrameMessage BusTTSSpeakMessage

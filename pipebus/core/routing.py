@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import fields, is_dataclass
 from enum import Enum
 
-from pipebus.messages import BusLocalMessage, BusMessage, BusRecordOnly, BusSystemMessage
+from pipebus.core.messages import BusLocalMessage, BusMessage, BusRecordOnly, BusSystemMessage
 
 
 class Lane(Enum):

@@ -7,7 +7,7 @@ there is no sampled flag to carry), and ``tracestate`` travels as it came.
 
 What comes off the wire is checked strictly: anything that is not a valid envelope
 of a registered type, or is too large, or from a newer envelope version, raises
-:class:`~pipebus.errors.DecodeError` naming the problem, never another exception.
+:class:`~pipebus.core.errors.DecodeError` naming the problem, never another exception.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pipebus.core.codec import (
     wire_name,
 )
 from pipebus.core.envelope import ENVELOPE_VERSION, Envelope
+from pipebus.core.errors import DecodeError, EncodeError
 from pipebus.core.routing import job_id_of
-from pipebus.errors import DecodeError, EncodeError
 
 MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
 """Envelopes larger than this are refused by :func:`decode_envelope` (4 MiB)."""

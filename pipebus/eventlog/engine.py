@@ -1,7 +1,7 @@
 """Opening an event log's database: the engine, SQLite pragmas, schema upgrade or refusal.
 
 Every driver error that escapes while opening a log is translated into an
-:class:`~pipebus.errors.EventLogError` naming the log and what is wrong with it
+:class:`~pipebus.core.errors.EventLogError` naming the log and what is wrong with it
 (the driver's exception stays as ``__cause__``).
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from pipebus.errors import EventLogError, SchemaVersionError
+from pipebus.core.errors import EventLogError, SchemaVersionError
 from pipebus.eventlog.schema import metadata
 from pipebus.eventlog.urls import describe, split_schema, to_url
 from pipebus.eventlog.writer_child import SQLITE_PRAGMAS

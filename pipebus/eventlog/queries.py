@@ -17,7 +17,7 @@ from sqlalchemy import Select, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from pipebus.errors import EventLogError
+from pipebus.core.errors import EventLogError
 from pipebus.eventlog.engine import reason
 from pipebus.eventlog.schema import deliveries, snapshots
 from pipebus.eventlog.urls import describe

@@ -32,7 +32,7 @@ from typing import Literal
 from pipebus.bus.base import WorkerBus
 from pipebus.bus.context import ActiveDelivery
 from pipebus.core.envelope import Envelope
-from pipebus.errors import EventLogError
+from pipebus.core.errors import EventLogError
 from pipebus.eventlog.committer import Committer, resolve
 from pipebus.eventlog.rows import recordable_row
 from pipebus.eventlog.store import EventLog

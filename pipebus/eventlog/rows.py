@@ -12,10 +12,10 @@ from typing import Any
 
 from pipebus.core.codec import decode_message, wire_name
 from pipebus.core.envelope import Envelope
+from pipebus.core.errors import EncodeError
+from pipebus.core.messages import BusMessage
 from pipebus.core.routing import Delivery, Lane, delivery_of, lane_of
 from pipebus.core.wire import envelope_fields_json
-from pipebus.errors import EncodeError
-from pipebus.messages import BusMessage
 
 logger = logging.getLogger("pipebus.eventlog")
 

@@ -19,7 +19,7 @@ from typing import Any, Self
 from sqlalchemy import Select, and_, func, insert, or_, select, update
 
 from pipebus._version import __version__
-from pipebus.errors import EventLogError
+from pipebus.core.errors import EventLogError
 from pipebus.eventlog.engine import create_engine, prepare_schema
 from pipebus.eventlog.queries import LogQueries
 from pipebus.eventlog.rows import SessionInfo, StoredEvent

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from pipebus.errors import EventLogError
+from pipebus.core.errors import EventLogError
 from pipebus.eventlog import writer_child
 from pipebus.eventlog.writer import Batch
 from pipebus.eventlog.writer_child import HEADER

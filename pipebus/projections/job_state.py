@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from immutables import Map
 
-from pipebus.types import JobStatus
+from pipebus.core.types import JobStatus
 
 RUNNING = "running"
 """Status of a job that has not ended."""

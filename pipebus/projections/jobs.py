@@ -16,7 +16,7 @@ from typing import Any
 from immutables import Map
 
 from pipebus.core.envelope import Envelope
-from pipebus.messages import (
+from pipebus.core.messages import (
     BusJobCancelMessage,
     BusJobGroupFinishedMessage,
     BusJobRequestMessage,
@@ -29,6 +29,7 @@ from pipebus.messages import (
     BusJobUpdateRequestMessage,
     BusJobUpdateUrgentMessage,
 )
+from pipebus.core.types import JobStatus
 from pipebus.projections.job_state import (
     FINISHED_JOBS_KEPT,
     RUNNING,
@@ -39,7 +40,6 @@ from pipebus.projections.job_state import (
     with_status,
     with_workers,
 )
-from pipebus.types import JobStatus
 
 
 def _store(state: JobsState, before: JobState | None, job: JobState, time_ns: int) -> JobsState:

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from immutables import Map
 
 from pipebus.core.envelope import Envelope
-from pipebus.messages import (
+from pipebus.core.messages import (
     BusActivateWorkerMessage,
     BusDeactivateWorkerMessage,
     BusWorkerErrorMessage,

@@ -15,7 +15,7 @@ from typing import Any
 from immutables import Map
 
 from pipebus.core.codec import decode_value, encode_value
-from pipebus.errors import DecodeError
+from pipebus.core.errors import DecodeError
 from pipebus.projections import SessionState
 from pipebus.projections import jobs as jobs_projection
 from pipebus.projections.jobs import JobsState, JobState, WorkerJob

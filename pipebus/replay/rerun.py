@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipebus.bus.async_queue import AsyncQueueBus
+from pipebus.core.describe import describe
 from pipebus.core.envelope import Envelope
-from pipebus.describe import describe
-from pipebus.frames import Frame
-from pipebus.messages import BusHandlerErrorMessage, BusMessage, BusWorkerReadyMessage
-from pipebus.registry import WorkerRegistry
+from pipebus.core.frames import Frame
+from pipebus.core.messages import BusHandlerErrorMessage, BusMessage, BusWorkerReadyMessage
+from pipebus.live.worker_registry import WorkerRegistry
 from pipebus.replay.transcript import Step, Transcript
 from pipebus.workers.base import BaseWorker
 

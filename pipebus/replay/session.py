@@ -22,10 +22,10 @@ from types import TracebackType
 from typing import Self
 
 from pipebus.core.codec import wire_name
-from pipebus.errors import EventLogError
+from pipebus.core.errors import EventLogError
+from pipebus.core.messages import JOB_MESSAGE_TYPES
 from pipebus.eventlog.rows import FOLD_COLUMNS, SessionInfo, StoredEvent, fold_envelopes
 from pipebus.eventlog.store import EventLog
-from pipebus.messages import JOB_MESSAGE_TYPES
 from pipebus.projections import EMPTY, SessionState, fold
 from pipebus.projections import registry as registry_projection
 from pipebus.projections.views import StateChanges, WorkerActivity, activity, changes

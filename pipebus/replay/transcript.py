@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Literal
 
 from pipebus.core.codec import decode_message, encode_message, wire_name
-from pipebus.errors import DecodeError
+from pipebus.core.errors import DecodeError
+from pipebus.core.messages import BusMessage, BusRecordOnly
 from pipebus.eventlog.rows import StoredEvent
-from pipebus.messages import BusMessage, BusRecordOnly
 from pipebus.replay.session import SessionReplay
 
 Kind = Literal["in", "out"]

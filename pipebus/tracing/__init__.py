@@ -3,7 +3,7 @@
 ``configure()`` sets up (or adopts) a tracer provider; runners then trace live.
 ``export_session()`` turns a recorded session into the same spans later. The span
 model itself (:mod:`pipebus.tracing.spans`) and the id rules
-(:mod:`pipebus.tracing.ids`) are pure and import no OpenTelemetry.
+(:mod:`pipebus.core.ids`) are pure and import no OpenTelemetry.
 """
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ from typing import Any
 
 from pipebus.core.codec import registered_type, wire_name
 from pipebus.core.envelope import Envelope
+from pipebus.core.errors import DecodeError, EncodeError
+from pipebus.core.messages import BusMessage
 from pipebus.core.routing import Delivery, Lane, delivery_of, lane_of
-from pipebus.errors import DecodeError, EncodeError
 from pipebus.eventlog.rows import StoredEvent
-from pipebus.messages import BusMessage
 from pipebus.tracing.records import FIELDS_READ, TraceEvent
 
 _record_only_names: dict[str, bool] = {}

@@ -18,7 +18,7 @@ from typing import IO
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from pipebus.errors import TracingError
+from pipebus.core.errors import TracingError
 from pipebus.eventlog.store import EventLog
 from pipebus.tracing.otel import readable_spans
 from pipebus.tracing.otlp_json import export_request

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
-from pipebus.errors import TracingError
+from pipebus.core.errors import TracingError
 
 EXPORTER_NAMES = ("otlp", "console", "none")
 PROTOCOLS = ("http/protobuf", "grpc")

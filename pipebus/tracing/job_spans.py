@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipebus.core.ids import job_span_id
 from pipebus.tracing import semconv as sc
-from pipebus.tracing.ids import job_span_id
 from pipebus.tracing.records import INTERNAL, SpanRecord, TraceEvent
 
 ANSWERS = frozenset(

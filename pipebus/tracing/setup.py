@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
-from pipebus.errors import TracingError
+from pipebus.core.errors import TracingError
 from pipebus.tracing.exporters import exporters_from_env, make_exporter
 from pipebus.tracing.otel import SpanSink, span_processor_of
 from pipebus.tracing.processor import DELAY_S, MAX_BATCH, MAX_QUEUE, BulkSpanProcessor

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Final
 
+from pipebus.core.ids import delivery_span_id, name_key
 from pipebus.tracing import semconv as sc
-from pipebus.tracing.ids import delivery_span_id, name_key
 from pipebus.tracing.job_spans import ANSWERS, JobSpans
 from pipebus.tracing.records import CONSUMER, PRODUCER, SpanRecord, TraceEvent, fail
 

@@ -25,13 +25,13 @@ from typing import ClassVar
 
 from pipebus.bus.base import WorkerBus
 from pipebus.core.envelope import Envelope
-from pipebus.core.wire import encode_envelope
-from pipebus.messages import (
+from pipebus.core.messages import (
     BusMessage,
     BusRunnerHeartbeatMessage,
     BusRunnerLeftMessage,
     BusTransportGapMessage,
 )
+from pipebus.core.wire import encode_envelope
 from pipebus.transports.connection import CONNECTION_ERRORS, Backoff, Redis
 from pipebus.transports.inbound import Inbound
 from pipebus.transports.outbox import Entry, Outbox

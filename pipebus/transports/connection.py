@@ -2,7 +2,7 @@
 
 The transports import ``redis`` through this module, which loads when a Redis bus is
 first used, never at ``import pipebus``. Driver exceptions become
-:class:`~pipebus.errors.TransportError` (the original is the ``__cause__``).
+:class:`~pipebus.core.errors.TransportError` (the original is the ``__cause__``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from pipebus.errors import TransportError
+from pipebus.core.errors import TransportError
 
 try:
     from redis import exceptions as redis_errors

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 from pipebus.core.catalog import CATALOG
 from pipebus.core.envelope import ENVELOPE_VERSION, Envelope
+from pipebus.core.errors import DecodeError
+from pipebus.core.messages import BusDecodeErrorMessage
 from pipebus.core.wire import MAX_ENVELOPE_BYTES, decode_envelope
-from pipebus.errors import DecodeError
-from pipebus.messages import BusDecodeErrorMessage
 from pipebus.transports.stats import Counters
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from pipebus.transports.outbox import Entry
 from pipebus.transports.writer import BatchScript
 
 if TYPE_CHECKING:
-    from pipebus.serializers import MessageSerializer
+    from pipebus.core.serializers import MessageSerializer
 
 IDLE_READ_S = 1.0
 """How long a read waits for a subscription's confirmation before trying again."""

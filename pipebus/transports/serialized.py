@@ -26,14 +26,14 @@ from redis.asyncio.client import PubSub
 
 from pipebus.bus.base import WorkerBus
 from pipebus.core.envelope import Envelope
-from pipebus.errors import BusError
-from pipebus.messages import BusDecodeErrorMessage, BusMessage, BusTransportGapMessage
+from pipebus.core.errors import BusError
+from pipebus.core.messages import BusDecodeErrorMessage, BusMessage, BusTransportGapMessage
 from pipebus.transports.connection import CONNECTION_ERRORS, Backoff, translated
 from pipebus.transports.echoes import PendingEchoes
 from pipebus.transports.inbound import EXCERPT_BYTES
 
 if TYPE_CHECKING:
-    from pipebus.serializers import MessageSerializer
+    from pipebus.core.serializers import MessageSerializer
 
 logger = logging.getLogger("pipebus.transports")
 

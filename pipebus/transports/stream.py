@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pipebus.errors import TransportError
+from pipebus.core.errors import TransportError
 from pipebus.transports.base import RedisTransportBus
 from pipebus.transports.connection import (
     AbstractConnection,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipebus.messages import BusActivateWorkerMessage, BusDeactivateWorkerMessage
-from pipebus.types import WorkerActivationArgs
+from pipebus.core.messages import BusActivateWorkerMessage, BusDeactivateWorkerMessage
+from pipebus.core.types import WorkerActivationArgs
 from pipebus.workers.core import WorkerCore
-from pipebus.workers.events import default_hook
+from pipebus.workers.event_source import default_hook
 
 
 class ActivationMixin(WorkerCore):

@@ -13,8 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pipebus.bus.tasks import TaskManager
-from pipebus.core.routing import job_id_of
-from pipebus.messages import (
+from pipebus.core.messages import (
     BusActivateWorkerMessage,
     BusCancelWorkerMessage,
     BusDeactivateWorkerMessage,
@@ -34,7 +33,8 @@ from pipebus.messages import (
     BusWorkerLocalErrorMessage,
     BusWorkerStoppedMessage,
 )
-from pipebus.types import WorkerParams
+from pipebus.core.routing import job_id_of
+from pipebus.core.types import WorkerParams
 from pipebus.workers.activation import ActivationMixin
 from pipebus.workers.job_answers import JobAnswersMixin
 from pipebus.workers.job_handling import JobHandlingMixin

@@ -13,19 +13,19 @@ from pipebus.bus.base import WorkerBus
 from pipebus.bus.context import shutdown_sends
 from pipebus.bus.subscriber import BusSubscriber
 from pipebus.bus.tasks import TaskManager
-from pipebus.errors import WorkerError
-from pipebus.messages import BusMessage
-from pipebus.registry import WorkerRegistry
-from pipebus.workers.events import EventSource
+from pipebus.core.errors import WorkerError
+from pipebus.core.messages import BusMessage, WorkerHandle
+from pipebus.live.worker_registry import WorkerRegistry
+from pipebus.workers.event_source import EventSource
 
 if TYPE_CHECKING:
-    from pipebus.live_jobs import LiveJobs
+    from pipebus.live.live_jobs import LiveJobs
     from pipebus.workers.runner import WorkerRunner
 
 _counter = itertools.count(1)
 
 
-class WorkerCore(EventSource, BusSubscriber):
+class WorkerCore(EventSource, BusSubscriber, WorkerHandle):
     """Shared state and plumbing of a worker.
 
     Args:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipebus.messages import (
+from pipebus.core.messages import (
     BusJobResponseMessage,
     BusJobResponseUrgentMessage,
     BusJobStreamDataMessage,
@@ -19,8 +19,8 @@ from pipebus.messages import (
     BusJobUpdateUrgentMessage,
     BusWorkerStoppedMessage,
 )
-from pipebus.types import JobGroupEvent, JobGroupResponse, JobStatus
-from pipebus.workers.events import default_hook
+from pipebus.core.types import JobGroupEvent, JobGroupResponse, JobStatus
+from pipebus.workers.event_source import default_hook
 from pipebus.workers.job_group import JobGroup
 from pipebus.workers.job_requests import JobRequestsMixin
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from pipebus.errors import JobError, JobGroupError
+from pipebus.core.errors import JobError, JobGroupError
+from pipebus.core.types import JobEvent, JobGroupEvent, JobGroupParams, JobParams, JobStatus
 from pipebus.projections.jobs import RUNNING, JobState
-from pipebus.types import JobEvent, JobGroupEvent, JobGroupParams, JobParams, JobStatus
 
 if TYPE_CHECKING:
-    from pipebus.live_jobs import LiveJobs
+    from pipebus.live.live_jobs import LiveJobs
     from pipebus.workers.job_requests import JobRequestsMixin
 
 

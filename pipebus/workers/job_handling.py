@@ -7,8 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pipebus.errors import WorkerError
-from pipebus.messages import (
+from pipebus.core.errors import WorkerError
+from pipebus.core.messages import (
     BusJobCancelMessage,
     BusJobRequestMessage,
     BusJobResponseMessage,
@@ -20,10 +20,10 @@ from pipebus.messages import (
     BusJobUpdateRequestMessage,
     BusJobUpdateUrgentMessage,
 )
-from pipebus.types import JobStatus
+from pipebus.core.types import JobStatus
 from pipebus.workers.core import WorkerCore
 from pipebus.workers.decorators import collect_job_handlers
-from pipebus.workers.events import default_hook
+from pipebus.workers.event_source import default_hook
 
 logger = logging.getLogger("pipebus.worker")
 

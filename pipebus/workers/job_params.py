@@ -7,7 +7,7 @@ import time
 from dataclasses import fields
 from typing import Any, TypeVar
 
-from pipebus.types import JobParams
+from pipebus.core.types import JobParams
 
 P = TypeVar("P", bound=JobParams)
 

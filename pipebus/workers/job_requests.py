@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pipebus.errors import JobGroupError, WorkerError
-from pipebus.messages import (
+from pipebus.core.errors import JobGroupError, WorkerError
+from pipebus.core.messages import (
     BusJobCancelMessage,
     BusJobGroupFinishedMessage,
     BusJobRequestMessage,
     BusJobUpdateRequestMessage,
 )
-from pipebus.types import JobGroupParams, JobParams
+from pipebus.core.types import JobGroupParams, JobParams
 from pipebus.workers.core import WorkerCore
 from pipebus.workers.job_group import JobContext, JobGroup, JobGroupContext
 from pipebus.workers.job_params import new_job_id, resolve_params

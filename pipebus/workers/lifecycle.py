@@ -6,8 +6,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from pipebus.errors import WorkerError
-from pipebus.messages import (
+from pipebus.core.errors import WorkerError
+from pipebus.core.messages import (
     BusAddWorkerMessage,
     BusCancelMessage,
     BusCancelWorkerMessage,
@@ -17,10 +17,10 @@ from pipebus.messages import (
     BusWorkerLocalErrorMessage,
     BusWorkerReadyMessage,
 )
-from pipebus.types import WorkerErrorData, WorkerReadyData
+from pipebus.core.types import WorkerErrorData, WorkerReadyData
 from pipebus.workers.core import WorkerCore
 from pipebus.workers.decorators import collect_worker_ready_handlers
-from pipebus.workers.events import default_hook
+from pipebus.workers.event_source import default_hook
 
 if TYPE_CHECKING:
     from pipebus.workers.base import BaseWorker

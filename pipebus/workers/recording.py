@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
-from pipebus.errors import EventLogError
+from pipebus.core.errors import EventLogError
 
 if TYPE_CHECKING:
     from pipebus.eventlog.recorder import Durability, Recorder

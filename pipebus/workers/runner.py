@@ -21,9 +21,8 @@ from pipebus.bus.async_queue import AsyncQueueBus
 from pipebus.bus.base import WorkerBus
 from pipebus.bus.context import shutdown_sends
 from pipebus.bus.subscriber import BusSubscriber
-from pipebus.errors import BusError, DuplicateNameError
-from pipebus.live_jobs import LiveJobs
-from pipebus.messages import (
+from pipebus.core.errors import BusError, DuplicateNameError
+from pipebus.core.messages import (
     BusAddWorkerMessage,
     BusCancelMessage,
     BusCancelWorkerMessage,
@@ -33,15 +32,16 @@ from pipebus.messages import (
     BusRunnerLeftMessage,
     BusWorkerRegistryMessage,
 )
-from pipebus.registry import WorkerRegistry
-from pipebus.types import WorkerErrorData
+from pipebus.core.types import WorkerErrorData
+from pipebus.live.live_jobs import LiveJobs
+from pipebus.live.worker_registry import WorkerRegistry
 from pipebus.workers.base import BaseWorker
-from pipebus.workers.events import EventSource
+from pipebus.workers.event_source import EventSource
 from pipebus.workers.hosting import HostedWorkers
 from pipebus.workers.recording import DEFAULT_LOG, SessionRecording, _DefaultLog
-from pipebus.workers.registry_sync import RegistrySync
+from pipebus.workers.runner_exchange import RegistrySync
+from pipebus.workers.session_tracing import SessionTracing
 from pipebus.workers.signals import SignalHandling
-from pipebus.workers.tracing import SessionTracing
 
 if TYPE_CHECKING:
     from pipebus.eventlog.recorder import Durability, Recorder
@@ -419,7 +419,15 @@ class WorkerRunner(EventSource, BusSubscriber):
         elif isinstance(message, BusCancelMessage):
             self.create_task(self.cancel(message.reason), "cancel")
         elif isinstance(message, BusAddWorkerMessage):
-            await self.add_workers(message.worker)
+            if isinstance(message.worker, BaseWorker):
+                await self.add_workers(message.worker)
+            else:
+                logger.error(
+                    "runner %s: %s asked to add %r, which is not a BaseWorker; not added",
+                    self.name,
+                    message.source,
+                    message.worker,
+                )
         elif isinstance(message, BusWorkerRegistryMessage):
             await self._registry_sync.received(message)
         elif isinstance(message, BusRunnerLeftMessage):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pipebus.cli_commands import show
-from pipebus.describe import describe
+from pipebus.core.describe import describe
 from pipebus.eventlog.rows import StoredEvent
 from pipebus.replay.session import SessionReplay
 from tests.cli import EVENT_KEYS, execute, pipebus, record_demo, record_session, stored_events

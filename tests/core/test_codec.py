@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pipebus
-import pipebus.messages
+import pipebus.core.messages
 from pipebus import (
     BaseWorker,
     BusAddWorkerMessage,
@@ -191,7 +191,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
         ),
         max_size=4,
     ),
-    "BaseWorker": st.builds(BaseWorker, st.text(min_size=1, max_size=10))
+    "WorkerHandle": st.builds(BaseWorker, st.text(min_size=1, max_size=10))
     | st.builds(Greeter, st.text(min_size=1, max_size=10)),
 }
 
@@ -310,10 +310,10 @@ def decodes_or_refuses(data: bytes | str) -> None:
 def test_every_pipebus_message_type_is_exported_and_covered() -> None:
     defined = {
         cls
-        for cls in vars(pipebus.messages).values()
+        for cls in vars(pipebus.core.messages).values()
         if isinstance(cls, type)
         and issubclass(cls, BusMessage)
-        and cls.__module__ in ("pipebus.messages", "pipebus.network_messages")
+        and cls.__module__ in ("pipebus.core.messages", "pipebus.core.network_messages")
     } - ABSTRACT
     assert set(MESSAGE_TYPES) == defined
     assert len(MESSAGE_TYPES) >= 26
@@ -502,7 +502,7 @@ def test_a_wire_name_cannot_be_taken_by_another_class() -> None:
         "subprocess.Popen",
         "tabnanny.check",
         "builtins.eval",
-        "pipebus.messages.BusEndMessage",
+        "pipebus.core.messages.BusEndMessage",
         "tests.core.test_codec.Greeting",
         "",
     ],

@@ -15,7 +15,7 @@ from typing import Any
 import pydantic
 import pytest
 
-import pipebus.messages
+import pipebus.core.messages
 from pipebus import (
     BusActivateWorkerMessage,
     BusAddWorkerMessage,
@@ -50,7 +50,7 @@ from pipebus import (
     WorkerRegistryEntry,
     register_type,
 )
-from pipebus.messages import (
+from pipebus.core.messages import (
     BusDecodeErrorMessage,
     BusHandlerErrorMessage,
     BusJobGroupFinishedMessage,
@@ -59,10 +59,10 @@ from pipebus.messages import (
     BusTransportGapMessage,
     BusWorkerStoppedMessage,
 )
-from pipebus.serializers import JSONMessageSerializer, MessageSerializer, TypeAdapter
+from pipebus.core.serializers import JSONMessageSerializer, MessageSerializer, TypeAdapter
 
 PIPECAT_PYTHON = Path(__file__).resolve().parents[2] / ".venv-pipecat" / "bin" / "python"
-LOGGER = "pipebus.serializers"
+LOGGER = "pipebus.core.serializers"
 
 # --- user types -------------------------------------------------------------------------
 
@@ -205,7 +205,7 @@ def test_every_kind_of_message_round_trips(message: BusMessage) -> None:
 def test_the_samples_cover_every_message_type_but_the_local_one_holding_a_worker() -> None:
     every = {
         value
-        for value in vars(pipebus.messages).values()
+        for value in vars(pipebus.core.messages).values()
         if isinstance(value, type) and issubclass(value, BusMessage)
     }
     assert every - {type(m) for m in SAMPLES} == {BusAddWorkerMessage}
@@ -469,7 +469,7 @@ def test_missing_fields_are_none_and_unknown_ones_dropped(caplog: pytest.LogCapt
     ("data", "complaint"),
     [
         (b'{"__type__":"bogus.BogusMessage","__data__":{"source":"a"}}', "unknown type"),
-        (b'{"__type__":"pipebus.types.JobStatus","__data__":{}}', "unknown type"),
+        (b'{"__type__":"pipebus.core.types.JobStatus","__data__":{}}', "unknown type"),
         (b'{"__type__":"x.InteropFrame","__data__":{"text":"a frame, not a message"}}', "unknown"),
         (b"{not json", "not JSON"),
         (b"\xff\xfe\x00garbage", "not JSON"),
@@ -562,7 +562,7 @@ def test_a_type_named_by_the_data_is_never_imported(
 
 
 def test_importing_the_serializer_does_not_import_pydantic() -> None:
-    code = "import sys, pipebus.serializers; assert 'pydantic' not in sys.modules, sys.modules"
+    code = "import sys, pipebus.core.serializers; assert 'pydantic' not in sys.modules, sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=20)
 
 

@@ -12,11 +12,7 @@ from sqlalchemy import insert, update
 from inspector.app import InspectorApp
 from inspector.screens.main import MainScreen
 from pipebus.core.envelope import Envelope
-from pipebus.eventlog.rows import event_row
-from pipebus.eventlog.schema import events, sessions
-from pipebus.eventlog.store import EventLog
-from pipebus.eventlog.writer_child import EVENT_COLUMNS
-from pipebus.messages import (
+from pipebus.core.messages import (
     BusHandlerErrorMessage,
     BusJobCancelMessage,
     BusJobGroupFinishedMessage,
@@ -31,7 +27,11 @@ from pipebus.messages import (
     BusWorkerReadyMessage,
     BusWorkerStoppedMessage,
 )
-from pipebus.types import JobStatus
+from pipebus.core.types import JobStatus
+from pipebus.eventlog.rows import event_row
+from pipebus.eventlog.schema import events, sessions
+from pipebus.eventlog.store import EventLog
+from pipebus.eventlog.writer_child import EVENT_COLUMNS
 
 SESSION = "5e55105e" + "0" * 24
 START_NS = 1_790_000_000_000_000_000

@@ -11,7 +11,7 @@ from textual.widgets import Input
 
 from inspector.app import InspectorApp
 from pipebus import BaseWorker, WorkerRunner
-from pipebus.messages import BusTTSSpeakMessage
+from pipebus.core.messages import BusTTSSpeakMessage
 from tests.inspector.sessions import settle, shown
 
 

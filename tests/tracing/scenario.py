@@ -12,8 +12,8 @@ import asyncio
 from typing import Any
 
 from pipebus import BaseWorker, BusJobRequestMessage, WorkerRunner
-from pipebus.errors import JobGroupError
-from pipebus.types import WorkerReadyData
+from pipebus.core.errors import JobGroupError
+from pipebus.core.types import WorkerReadyData
 from pipebus.workers.decorators import job, worker_ready
 
 TEAM = ("progress", "streamer", "broken")

@@ -15,7 +15,7 @@ import textwrap
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from pipebus.errors import TracingError
+from pipebus.core.errors import TracingError
 from pipebus.tracing import configure
 from pipebus.tracing.processor import BulkSpanProcessor
 from pipebus.tracing.setup import batch_settings

@@ -9,9 +9,9 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
+from pipebus.core.ids import delivery_span_id, job_span_id, name_key
 from pipebus.eventlog.store import EventLog
 from pipebus.tracing import configure
-from pipebus.tracing.ids import delivery_span_id, job_span_id, name_key
 from tests.tracing.scenario import run_scenario
 from tests.tracing.trees import Span, by_id, find, of_sdk, tree
 

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
+from pipebus.core.errors import DecodeError, TransportError
 from pipebus.core.wire import MAX_ENVELOPE_BYTES
-from pipebus.errors import DecodeError, TransportError
 from pipebus.transports.connection import Backoff
 from pipebus.transports.inbound import classify
 from pipebus.transports.outbox import Entry, Outbox

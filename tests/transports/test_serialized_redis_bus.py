@@ -27,7 +27,7 @@ from pipebus import (
     WorkerRunner,
 )
 from pipebus.bus.context import ActiveDelivery
-from pipebus.serializers import JSONMessageSerializer, MessageSerializer
+from pipebus.core.serializers import JSONMessageSerializer, MessageSerializer
 from pipebus.testing import EnvelopeCapture, running, until
 from pipebus.transports.serialized import SerializedRedisBus
 from tests.transports.helpers import Note, Sink

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from pipebus.errors import TracingError
+from pipebus.core.errors import TracingError
 
 if TYPE_CHECKING:
     from pipebus.bus.base import WorkerBus

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipebus.core.envelope import Envelope
-from pipebus.messages import JOB_MESSAGE_TYPES
+from pipebus.core.messages import JOB_MESSAGE_TYPES
 from pipebus.projections import jobs as projection
 from pipebus.projections.jobs import JobsState, JobState
 

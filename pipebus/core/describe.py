@@ -7,7 +7,7 @@ import json
 from enum import Enum
 from typing import Any
 
-from pipebus.messages import BusMessage
+from pipebus.core.messages import BusMessage
 
 _SKIPPED = {"source", "target"}
 _SHORT_IDS = {"job_id", "message_id"}

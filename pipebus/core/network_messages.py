@@ -3,14 +3,14 @@
 Heartbeats and goodbyes let runners sharing Redis forget each other's workers when a
 runner leaves or falls silent; decode errors and gaps are record-only events that say
 what a transport could not read and when it was cut off. Re-exported by
-:mod:`pipebus.messages`.
+:mod:`pipebus.core.messages`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipebus.messages import BusRecordOnly, BusSystemMessage
+from pipebus.core.messages import BusRecordOnly, BusSystemMessage
 
 
 @dataclass

@@ -17,15 +17,26 @@ name or the ``wire_name`` it gives (``class Hello(BusDataMessage, wire_name="app
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pipebus.core.catalog import CATALOG
-from pipebus.frames import Frame, FrameDirection
-from pipebus.types import JobStatus, WorkerRegistryEntry
+from pipebus.core.frames import Frame, FrameDirection
+from pipebus.core.types import JobStatus, WorkerRegistryEntry
 
-if TYPE_CHECKING:
-    from pipebus.workers.base import BaseWorker
+
+class WorkerHandle(ABC):
+    """A worker as a message may carry it: an object with a unique name.
+
+    ``BaseWorker`` is one. The domain names this small base instead of the worker
+    class, which lives layers above it; the codec records a handle by its name.
+    """
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The worker's unique name."""
 
 
 @dataclass(kw_only=True)
@@ -146,7 +157,7 @@ class BusCancelWorkerMessage(BusSystemMessage):
 class BusAddWorkerMessage(BusSystemMessage, BusLocalMessage):
     """Asks the local runner to add and start ``worker`` (local-only: it holds an object)."""
 
-    worker: BaseWorker
+    worker: WorkerHandle
 
 
 @dataclass
@@ -360,9 +371,9 @@ JOB_MESSAGE_TYPES: tuple[type[BusMessage], ...] = (
 """The message types that belong to a job (they carry ``job_id``)."""
 
 
-# The network transports' own messages live in pipebus.network_messages; importing them
-# here keeps ``pipebus.messages`` the one place that names every type.
-from pipebus.network_messages import BusDecodeErrorMessage as BusDecodeErrorMessage  # noqa: E402
-from pipebus.network_messages import BusRunnerHeartbeatMessage as BusRunnerHeartbeatMessage  # noqa: E402
-from pipebus.network_messages import BusRunnerLeftMessage as BusRunnerLeftMessage  # noqa: E402
-from pipebus.network_messages import BusTransportGapMessage as BusTransportGapMessage  # noqa: E402
+# The network transports' own messages live in pipebus.core.network_messages; importing them
+# here keeps ``pipebus.core.messages`` the one place that names every type.
+from pipebus.core.network_messages import BusDecodeErrorMessage as BusDecodeErrorMessage  # noqa: E402
+from pipebus.core.network_messages import BusRunnerHeartbeatMessage as BusRunnerHeartbeatMessage  # noqa: E402
+from pipebus.core.network_messages import BusRunnerLeftMessage as BusRunnerLeftMessage  # noqa: E402
+from pipebus.core.network_messages import BusTransportGapMessage as BusTransportGapMessage  # noqa: E402

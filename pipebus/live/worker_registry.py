@@ -14,18 +14,18 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pipebus.core.envelope import Envelope
-from pipebus.errors import WorkerError
-from pipebus.messages import (
+from pipebus.core.errors import WorkerError
+from pipebus.core.messages import (
     BusMessage,
     BusWorkerReadyMessage,
     BusWorkerRegistryMessage,
     BusWorkerStoppedMessage,
 )
+from pipebus.core.types import WorkerReadyData
 from pipebus.projections import registry as projection
 from pipebus.projections.registry import RegistryState, WorkerInfo
-from pipebus.types import WorkerReadyData
 
-logger = logging.getLogger("pipebus.registry")
+logger = logging.getLogger("pipebus.live.worker_registry")
 
 WatchHandler = Callable[[WorkerReadyData], Coroutine[Any, Any, None]]
 ErrorReporter = Callable[[str, str, BaseException], None]

@@ -13,7 +13,7 @@ pipebus never imports a module or looks up a type because the data named it: a n
 resolves only to a class this process already holds (:mod:`pipebus.core.pipecat_names`
 says which, in what order). Input that names no such class, or is not what its type
 expects, never raises: the message comes back as None and a warning on the
-``pipebus.serializers`` logger says why. A value *nested* in a message whose type is
+``pipebus.core.serializers`` logger says why. A value *nested* in a message whose type is
 unknown (a pydantic model never registered here) is kept as its plain data, a dict of
 its fields, with a warning: Pipecat would put None there, but the data is harmless and
 the receiver can validate it with its own model.
@@ -31,6 +31,8 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
+from pipebus.core.errors import DecodeError, EncodeError
+from pipebus.core.messages import BusMessage
 from pipebus.core.pipecat_names import (
     is_model,
     is_pipecat_only_field,
@@ -39,8 +41,6 @@ from pipebus.core.pipecat_names import (
     resolve,
     type_name,
 )
-from pipebus.errors import DecodeError, EncodeError
-from pipebus.messages import BusMessage
 
 logger = logging.getLogger(__name__)
 

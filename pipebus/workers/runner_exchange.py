@@ -15,13 +15,13 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from pipebus.bus.base import WorkerBus
-from pipebus.messages import (
+from pipebus.core.messages import (
     BusRunnerLeftMessage,
     BusWorkerRegistryMessage,
     BusWorkerStoppedMessage,
 )
-from pipebus.registry import WorkerRegistry
-from pipebus.types import WorkerReadyData, WorkerRegistryEntry
+from pipebus.core.types import WorkerReadyData, WorkerRegistryEntry
+from pipebus.live.worker_registry import WorkerRegistry
 
 
 @runtime_checkable

@@ -1,0 +1,1 @@
+"""Live state: the registry and job projections wrapped with the signalling running code needs."""
