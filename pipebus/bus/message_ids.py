@@ -6,7 +6,7 @@ DIGIT_COUNT = " abcdefghijklmnopqrstuvwxyz"
 """The letter before a message id's counter, giving its digit count (``a7``, ``b42``,
 ``c100``...): a bus's ids then sort in send order, so each append to the event log's
 indexes by message id and by cause lands at their right edge instead of anywhere in
-them (measured: a fifth of an SQLite append's CPU)."""
+them (cheaper appends; the figures are in benchmarks/results/sqlite_indexes.md)."""
 
 
 def sorted_message_id(prefix: str, seq: int) -> str:

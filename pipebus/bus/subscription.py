@@ -72,16 +72,6 @@ class BusSubscription:
         self._idle_waiters: list[asyncio.Future[None]] = []
 
     @property
-    def system_task(self) -> asyncio.Task[None] | None:
-        """The task handling system messages, while the bus runs."""
-        return self._system.task
-
-    @property
-    def data_task(self) -> asyncio.Task[None] | None:
-        """The task handling data messages in order, while the bus runs."""
-        return self._data.task
-
-    @property
     def queued(self) -> int:
         """Messages waiting in both lanes."""
         return len(self._system.items) + len(self._data.items)

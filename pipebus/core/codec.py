@@ -155,11 +155,6 @@ class WorkerRef:
     class_name: str
 
 
-def message_fields(message: BusMessage) -> dict[str, Any]:
-    """The message's fields as a dict (its ``__dict__`` when that holds just the fields)."""
-    return field_values(message)
-
-
 def encode_message(message: BusMessage) -> str:
     """The JSON text of a message's fields.
 

@@ -1,4 +1,4 @@
-"""Trace and span ids pipebus derives: deliveries and job groups, and W3C ``traceparent``.
+"""Trace and span ids pipebus derives: for deliveries and for job groups.
 
 A delivery's (consumer) span id is a function of its message's send span id and the
 subscriber's name, and a job group's span id a function of its job id. So the live
@@ -41,22 +41,3 @@ def job_span_id(job_id: str) -> int:
 def root_trace_id(job_id: str) -> int:
     """The trace of a job's messages sent outside any handler (one trace per job)."""
     return int.from_bytes(hashlib.blake2b(job_id.encode(), digest_size=16).digest(), "big") or 1
-
-
-def traceparent(trace_id: int, span_id: int, sampled: bool = True) -> str:
-    """The W3C ``traceparent`` header of a span."""
-    return f"00-{trace_id:032x}-{span_id:016x}-{'01' if sampled else '00'}"
-
-
-def parse_traceparent(value: str) -> tuple[int, int, bool] | None:
-    """``(trace_id, span_id, sampled)`` from a W3C ``traceparent``, or None if malformed."""
-    parts = value.strip().split("-")
-    if len(parts) < 4 or parts[0] == "ff" or len(parts[1]) != 32 or len(parts[2]) != 16:
-        return None
-    try:
-        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3][:2], 16)
-    except ValueError:
-        return None
-    if not trace_id or not span_id:
-        return None
-    return trace_id, span_id, bool(flags & 1)

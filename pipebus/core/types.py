@@ -54,7 +54,7 @@ class JobParams:
 
 
 _JOB_PARAMS_FIELDS = tuple(f.name for f in fields(JobParams))
-"""Looked up once: ``dataclasses.fields`` on every single-worker job cost a few µs."""
+"""Looked up once: ``dataclasses.fields`` is too slow to call on every single-worker job."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,8 +33,8 @@ _Send = tuple[int, int, str, str | None, str | None, int]
 
 A plain tuple of atomic values, so that the garbage collector stops tracking it after
 its first collection: a live tracer remembers up to ``kept_sends`` of them, and as
-objects of a class they made every collection walk them all (a third of the cost of
-live tracing in the fanout benchmark).
+objects of a class they made every collection walk them all, a large part of what
+live tracing cost.
 """
 _TRACE: Final = 0
 _SPAN: Final = 1
