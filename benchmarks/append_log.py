@@ -48,12 +48,12 @@ from benchmarks.common import (
     reset_peak_rss,
     rss_mb,
 )
-from pipebus import Envelope
 from pipebus.bus.message_ids import sorted_message_id
 from pipebus.eventlog.committer import BATCH_ROWS
 from pipebus.eventlog.rows import recordable_row
 from pipebus.eventlog.store import EventLog
 from pipebus.eventlog.writer import Batch
+from pipebus.observability import Envelope
 
 SESSION = "0123456789abcdef0123456789abcdef"
 

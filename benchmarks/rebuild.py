@@ -53,11 +53,12 @@ from typing import Any
 
 from benchmarks import session_mix
 from benchmarks.common import ROOT, summary_ms
-from pipebus import Envelope, WorkerRunner
+from pipebus import WorkerRunner
 from pipebus.core.codec import wire_name
 from pipebus.core.messages import JOB_MESSAGE_TYPES
 from pipebus.eventlog.rows import FOLD_COLUMNS, fold_envelopes
 from pipebus.eventlog.store import EventLog
+from pipebus.observability import Envelope
 from pipebus.projections import EMPTY, SessionState, fold
 from pipebus.replay import SessionReplay
 from pipebus.replay.session import FOLDED_TYPES

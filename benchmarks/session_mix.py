@@ -47,7 +47,6 @@ from pipebus import (
     BusWorkerReadyMessage,
     BusWorkerRegistryMessage,
     BusWorkerStoppedMessage,
-    Envelope,
     Frame,
     FrameDirection,
     JobStatus,
@@ -55,6 +54,7 @@ from pipebus import (
 )
 from pipebus.bus.context import ActiveDelivery, current_delivery
 from pipebus.core.types import WorkerRegistryEntry
+from pipebus.observability import Envelope
 
 WORKERS = ("agent", "transport", "vad", "stt", "llm", "tts", "memory", "search", "translator")
 JOB_WORKERS = ("llm", "tts", "memory", "search", "translator", "stt")

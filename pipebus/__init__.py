@@ -1,9 +1,10 @@
 """pipebus: an event-sourced, observable worker bus for asyncio.
 
-The public API: the names of Pipecat's worker bus (so code ports by changing its
-imports) plus pipebus's own additions. Everything public is importable from here.
-The Redis buses load on first use (``pipebus.RedisBus``), so ``import pipebus`` does
-not import ``redis``.
+This entry point holds the names of Pipecat's worker bus (code ports by changing its
+imports), the messages pipebus adds, and its errors. The rest of the public API has
+entry points of its own: ``pipebus.observability`` (envelopes, taps, the event log,
+replay, tracing), ``pipebus.transports`` (the network buses) and ``pipebus.testing``.
+``RedisBus`` loads on first use, so ``import pipebus`` does not import ``redis``.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -11,19 +12,13 @@ from typing import TYPE_CHECKING, Any
 from pipebus._version import __version__
 from pipebus.bus import (
     AsyncQueueBus,
-    BusNetwork,
-    BusStats,
     BusSubscriber,
     BusSubscription,
-    BusTap,
-    DeliveryTap,
-    NetworkBus,
     TaskManager,
     TaskManagerParams,
     WorkerBus,
 )
 from pipebus.core.catalog import register_type
-from pipebus.core.envelope import Envelope
 from pipebus.core.errors import (
     BusError,
     CodecError,
@@ -90,7 +85,6 @@ from pipebus.core.types import (
     WorkerReadyData,
     WorkerRegistryEntry,
 )
-from pipebus.live.live_jobs import LiveJobs
 from pipebus.live.worker_registry import WorkerRegistry
 from pipebus.workers.base import BaseWorker
 from pipebus.workers.decorators import job, worker_ready
@@ -98,9 +92,9 @@ from pipebus.workers.job_group import JobContext, JobGroup, JobGroupContext
 from pipebus.workers.runner import PipelineRunner, WorkerRunner
 
 if TYPE_CHECKING:
-    from pipebus.transports import RedisBus, RedisStreamBus, SerializedRedisBus, TransportStats
+    from pipebus.transports import RedisBus
 
-_LAZY = {"RedisBus", "RedisStreamBus", "SerializedRedisBus", "TransportStats"}
+_LAZY = {"RedisBus"}
 """Names loaded on first use, from ``pipebus.transports`` (which imports redis)."""
 
 
@@ -140,16 +134,13 @@ __all__ = [
     "BusJobUpdateUrgentMessage",
     "BusLocalMessage",
     "BusMessage",
-    "BusNetwork",
     "BusRecordOnly",
     "BusRunnerHeartbeatMessage",
     "BusRunnerLeftMessage",
-    "BusStats",
     "BusSubscriber",
     "BusSubscription",
     "BusSystemMessage",
     "BusTTSSpeakMessage",
-    "BusTap",
     "BusTransportGapMessage",
     "BusWorkerErrorMessage",
     "BusWorkerLocalErrorMessage",
@@ -158,10 +149,8 @@ __all__ = [
     "BusWorkerStoppedMessage",
     "CodecError",
     "DecodeError",
-    "DeliveryTap",
     "DuplicateNameError",
     "EncodeError",
-    "Envelope",
     "EventLogError",
     "Frame",
     "FrameDirection",
@@ -177,19 +166,14 @@ __all__ = [
     "JobGroupResponse",
     "JobParams",
     "JobStatus",
-    "LiveJobs",
     "MessageSerializer",
-    "NetworkBus",
     "PipebusError",
     "PipelineRunner",
     "RedisBus",
-    "RedisStreamBus",
     "SchemaVersionError",
-    "SerializedRedisBus",
     "TaskManager",
     "TaskManagerParams",
     "TransportError",
-    "TransportStats",
     "TypeAdapter",
     "WorkerActivationArgs",
     "WorkerBus",

@@ -22,6 +22,8 @@ from pipebus.core.envelope import Envelope
 from pipebus.core.messages import BusMessage
 from pipebus.workers.runner import WorkerRunner
 
+__all__ = ["EnvelopeCapture", "running", "until"]
+
 M = TypeVar("M", bound=BusMessage)
 
 

@@ -1,10 +1,13 @@
-"""The public API: the seed's names, exported once from ``pipebus``, sorted."""
+"""The public API: a few entry points, each exporting what it says, once, sorted."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import subprocess
 import sys
+
+import pytest
 
 import pipebus
 from pipebus import BusDataMessage, BusJobRequestMessage, BusSystemMessage, JobStatus
@@ -65,14 +68,96 @@ SEED_NAMES = {
 }
 
 
-def test_every_seed_name_is_exported() -> None:
-    assert SEED_NAMES <= set(pipebus.__all__)
+PIPECAT_EXTRAS = {
+    "JSONMessageSerializer",
+    "JobContext",
+    "JobGroupContext",
+    "MessageSerializer",
+    "PipelineRunner",
+    "RedisBus",
+    "TaskManager",
+    "TaskManagerParams",
+    "TypeAdapter",
+}
+"""Pipecat names beyond the seed documents that Pipecat's own tests import."""
+
+PIPEBUS_MESSAGES = {
+    "BusDecodeErrorMessage",
+    "BusHandlerErrorMessage",
+    "BusJobGroupFinishedMessage",
+    "BusRecordOnly",
+    "BusRunnerHeartbeatMessage",
+    "BusRunnerLeftMessage",
+    "BusTransportGapMessage",
+    "BusWorkerStoppedMessage",
+}
+ERRORS = {
+    "BusError",
+    "CodecError",
+    "DecodeError",
+    "DuplicateNameError",
+    "EncodeError",
+    "EventLogError",
+    "PipebusError",
+    "SchemaVersionError",
+    "TransportError",
+    "WorkerError",
+}
+
+ENTRY_POINTS = {
+    "pipebus": SEED_NAMES
+    | PIPECAT_EXTRAS
+    | PIPEBUS_MESSAGES
+    | ERRORS
+    | {"__version__", "register_type"},
+    "pipebus.observability": {
+        "ActiveDelivery",
+        "BusStats",
+        "BusTap",
+        "DeliveryTap",
+        "Envelope",
+        "EventLog",
+        "ExportResult",
+        "LiveJobs",
+        "SessionReplay",
+        "TracingSettings",
+        "configure",
+        "export_session",
+    },
+    "pipebus.transports": {
+        "BusNetwork",
+        "NetworkBus",
+        "RedisBus",
+        "RedisStreamBus",
+        "SerializedRedisBus",
+        "TransportStats",
+    },
+    "pipebus.testing": {"EnvelopeCapture", "running", "until"},
+}
 
 
-def test_all_is_sorted_unique_and_importable() -> None:
-    assert pipebus.__all__ == sorted(set(pipebus.__all__))
-    for name in pipebus.__all__:
-        assert hasattr(pipebus, name), name
+@pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
+def test_each_entry_point_exports_exactly_its_names_sorted_and_importable(
+    entry_point: str,
+) -> None:
+    module = importlib.import_module(entry_point)
+    assert set(module.__all__) == ENTRY_POINTS[entry_point]
+    assert module.__all__ == sorted(module.__all__)
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+
+
+def test_no_name_is_exported_by_two_entry_points() -> None:
+    seen: dict[str, str] = {}
+    for entry_point, names in ENTRY_POINTS.items():
+        for name in names - {"RedisBus"}:  # Pipecat's name, and a network bus
+            assert name not in seen, f"{name} in {seen.get(name)} and {entry_point}"
+            seen[name] = entry_point
+
+
+def test_an_unknown_name_is_a_clear_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="NotAName"):
+        pipebus.NotAName  # type: ignore[attr-defined]  # noqa: B018
 
 
 def test_message_fields_defaults_and_priorities_follow_the_seed() -> None:
@@ -98,6 +183,9 @@ def test_str_of_a_message_is_as_documented() -> None:
 
 def test_importing_pipebus_loads_no_heavy_optional_module() -> None:
     heavy = ("redis", "asyncpg", "opentelemetry.exporter", "textual", "sqlalchemy")
-    code = f"import sys, pipebus; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    code = (
+        "import sys, pipebus, pipebus.observability, pipebus.transports; "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

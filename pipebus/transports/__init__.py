@@ -3,7 +3,8 @@
 ``RedisBus`` (pub/sub, at most once), ``RedisStreamBus`` (a stream: durable and
 resumable) and ``SerializedRedisBus`` (pub/sub in Pipecat's wire format, what
 ``RedisBus(serializer=...)`` builds) load on first use, so ``redis`` is imported only by
-programs that use one.
+programs that use one. ``BusNetwork`` links several buses in one process the same way,
+without Redis, to run and test several runners together.
 """
 
 from __future__ import annotations
@@ -11,14 +12,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pipebus.bus.network import BusNetwork, NetworkBus
     from pipebus.transports.pubsub import RedisBus
     from pipebus.transports.serialized import SerializedRedisBus
     from pipebus.transports.stats import TransportStats
     from pipebus.transports.stream import RedisStreamBus
 
-__all__ = ["RedisBus", "RedisStreamBus", "SerializedRedisBus", "TransportStats"]
+__all__ = [
+    "BusNetwork",
+    "NetworkBus",
+    "RedisBus",
+    "RedisStreamBus",
+    "SerializedRedisBus",
+    "TransportStats",
+]
 
 _WHERE = {
+    "BusNetwork": "pipebus.bus.network",
+    "NetworkBus": "pipebus.bus.network",
     "RedisBus": "pipebus.transports.pubsub",
     "RedisStreamBus": "pipebus.transports.stream",
     "SerializedRedisBus": "pipebus.transports.serialized",

@@ -19,9 +19,9 @@ from pipebus import (
     BusSubscriber,
     BusSystemMessage,
     DuplicateNameError,
-    Envelope,
     JobStatus,
 )
+from pipebus.observability import Envelope
 from pipebus.testing import EnvelopeCapture, until
 
 

@@ -14,12 +14,12 @@ from pipebus import (
     BusEndMessage,
     BusMessage,
     BusSubscriber,
-    Envelope,
     TaskManager,
     WorkerBus,
     WorkerRunner,
 )
 from pipebus.bus.context import shutdown_sends
+from pipebus.observability import Envelope
 from pipebus.testing import EnvelopeCapture
 
 

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from pipebus import BusTTSSpeakMessage, Envelope
+from pipebus import BusTTSSpeakMessage
 from pipebus.cli import main
 from pipebus.demo import run_demo
 from pipebus.eventlog.rows import StoredEvent, recordable_row
 from pipebus.eventlog.store import EventLog
 from pipebus.eventlog.writer import Batch
+from pipebus.observability import Envelope
 
 SESSION_KEYS = [
     "id",

@@ -28,7 +28,6 @@ from pipebus import (
     BusSystemMessage,
     DecodeError,
     EncodeError,
-    Envelope,
     Frame,
     FrameDirection,
     JobStatus,
@@ -39,6 +38,7 @@ from pipebus.core.codec import WorkerRef, decode_message, encode_message, wire_n
 from pipebus.core.envelope import ENVELOPE_VERSION
 from pipebus.core.routing import job_id_of
 from pipebus.core.wire import MAX_ENVELOPE_BYTES, decode_envelope, encode_envelope
+from pipebus.observability import Envelope
 
 # --- user types ------------------------------------------------------------------------
 

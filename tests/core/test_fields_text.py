@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipebus import BusMessage, EncodeError, Envelope
+from pipebus import BusMessage, EncodeError
 from pipebus.core.codec import encode_message
 from pipebus.core.wire import decode_envelope, encode_envelope
 from pipebus.eventlog.rows import recordable_row
+from pipebus.observability import Envelope
 from tests.core.test_codec import MESSAGE_TYPES, envelopes, response_envelope
 
 PAYLOAD = 12  # the row's payload column (EVENT_COLUMNS)

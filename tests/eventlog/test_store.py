@@ -13,7 +13,6 @@ from pipebus import (
     BusJobRequestMessage,
     BusJobResponseMessage,
     BusWorkerReadyMessage,
-    Envelope,
     EventLogError,
     JobStatus,
     SchemaVersionError,
@@ -22,6 +21,7 @@ from pipebus.eventlog.engine import head_revision
 from pipebus.eventlog.rows import recordable_row
 from pipebus.eventlog.store import EventLog
 from pipebus.eventlog.writer import Batch
+from pipebus.observability import Envelope
 from pipebus.projections import fold
 
 _ids = iter(range(1, 10**9))

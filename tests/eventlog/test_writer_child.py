@@ -7,11 +7,12 @@ import sqlite3
 import time
 from pathlib import Path
 
-from pipebus import BusEndMessage, Envelope
+from pipebus import BusEndMessage
 from pipebus.eventlog.rows import recordable_row
 from pipebus.eventlog.store import EventLog
 from pipebus.eventlog.writer import Batch
 from pipebus.eventlog.writer_child import Writer
+from pipebus.observability import Envelope
 
 SESSION = "writer-child-session"
 

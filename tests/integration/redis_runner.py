@@ -17,14 +17,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from pipebus import (
-    BaseWorker,
-    BusDataMessage,
-    BusJobRequestMessage,
-    RedisBus,
-    RedisStreamBus,
-    WorkerRunner,
-)
+from pipebus import BaseWorker, BusDataMessage, BusJobRequestMessage, RedisBus, WorkerRunner
+from pipebus.transports import RedisStreamBus
 
 
 @dataclass

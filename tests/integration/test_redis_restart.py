@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from pipebus import BusTransportGapMessage, RedisBus, RedisStreamBus
+from pipebus import BusTransportGapMessage, RedisBus
 from pipebus.testing import EnvelopeCapture, until
+from pipebus.transports import RedisStreamBus
 from tests.transports.helpers import Note, Sink
 
 

@@ -20,12 +20,12 @@ from pipebus import (
     BusWorkerReadyMessage,
     BusWorkerRegistryMessage,
     BusWorkerStoppedMessage,
-    Envelope,
     JobStatus,
     WorkerRegistryEntry,
     WorkerRunner,
     job,
 )
+from pipebus.observability import Envelope
 from pipebus.projections import EMPTY, SessionState, apply, fold, jobs, registry
 from pipebus.testing import EnvelopeCapture, running
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from pipebus import RedisBus, RedisStreamBus
+from pipebus import RedisBus
+from pipebus.transports import RedisStreamBus
 from pipebus.transports.base import RedisTransportBus
 from tests.services import need_redis
 

@@ -10,9 +10,10 @@ from collections.abc import Callable
 import pytest
 from redis.asyncio import Redis
 
-from pipebus import BusDecodeErrorMessage, RedisStreamBus
+from pipebus import BusDecodeErrorMessage
 from pipebus.core.wire import MAX_ENVELOPE_BYTES
 from pipebus.testing import EnvelopeCapture, until
+from pipebus.transports import RedisStreamBus
 from pipebus.transports.base import RedisTransportBus
 from tests.transports.helpers import Sink
 

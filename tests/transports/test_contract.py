@@ -17,10 +17,10 @@ from pipebus import (
     BusHandlerErrorMessage,
     BusLocalMessage,
     RedisBus,
-    RedisStreamBus,
     WorkerBus,
 )
 from pipebus.testing import EnvelopeCapture
+from pipebus.transports import RedisStreamBus
 from tests.services import need_redis
 from tests.transports.helpers import Alarm, Note, Sink
 

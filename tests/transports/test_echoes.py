@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipebus import Envelope
+from pipebus.observability import Envelope
 from pipebus.transports.echoes import PendingEchoes
 from tests.transports.helpers import Note
 

@@ -13,12 +13,11 @@ from pipebus import (
     BusRunnerHeartbeatMessage,
     BusRunnerLeftMessage,
     RedisBus,
-    RedisStreamBus,
     TransportError,
-    TransportStats,
     WorkerRunner,
 )
 from pipebus.testing import EnvelopeCapture, running, until
+from pipebus.transports import RedisStreamBus, TransportStats
 from pipebus.transports.base import RedisTransportBus
 from tests.transports.helpers import Note, Sink
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from pipebus import RedisStreamBus
+from pipebus.transports import RedisStreamBus
 from tests.transports.helpers import Note, Sink
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipebus import BaseWorker, BusJobRequestMessage, BusNetwork, JobError, WorkerRunner
+from pipebus import BaseWorker, BusJobRequestMessage, JobError, WorkerRunner
 from pipebus.testing import EnvelopeCapture, running, until
+from pipebus.transports import BusNetwork
 
 
 class Echo(BaseWorker):
