@@ -5,6 +5,10 @@ app (for ``App.run_test()`` in tests). A pure view-model (:mod:`inspector.model`
 :mod:`inspector.query`, :mod:`inspector.panels`, :mod:`inspector.waterfall`) sits
 under thin widgets; every database read is in :mod:`inspector.data`. Textual is
 imported only with the app, so the view-model can be used (and tested) without it.
+
+May import: pipebus.observability, pipebus.replay, pipebus.workers, pipebus.transports,
+pipebus.tracing, pipebus.eventlog, pipebus.live, pipebus.projections, pipebus.bus,
+pipebus.core.
 """
 
 from __future__ import annotations

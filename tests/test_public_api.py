@@ -12,7 +12,7 @@ import pytest
 import pipebus
 from pipebus import BusDataMessage, BusJobRequestMessage, BusSystemMessage, JobStatus
 
-SEED_NAMES = {
+PIPECAT_NAMES = {
     "AsyncQueueBus",
     "BaseWorker",
     "BusActivateWorkerMessage",
@@ -79,7 +79,7 @@ PIPECAT_EXTRAS = {
     "TaskManagerParams",
     "TypeAdapter",
 }
-"""Pipecat names beyond the seed documents that Pipecat's own tests import."""
+"""Pipecat names beyond its documented worker-bus API that its own tests import."""
 
 PIPEBUS_MESSAGES = {
     "BusDecodeErrorMessage",
@@ -105,7 +105,7 @@ ERRORS = {
 }
 
 ENTRY_POINTS = {
-    "pipebus": SEED_NAMES
+    "pipebus": PIPECAT_NAMES
     | PIPECAT_EXTRAS
     | PIPEBUS_MESSAGES
     | ERRORS
@@ -160,7 +160,7 @@ def test_an_unknown_name_is_a_clear_attribute_error() -> None:
         pipebus.NotAName  # type: ignore[attr-defined]  # noqa: B018
 
 
-def test_message_fields_defaults_and_priorities_follow_the_seed() -> None:
+def test_message_fields_defaults_and_priorities_follow_pipecat() -> None:
     fields = {f.name: f.default for f in dataclasses.fields(BusJobRequestMessage)}
     assert fields == {
         "source": dataclasses.MISSING,

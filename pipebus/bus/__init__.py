@@ -1,4 +1,7 @@
-"""The bus: ``WorkerBus``, its subscriptions and taps, and the in-process ``AsyncQueueBus``."""
+"""The bus: ``WorkerBus``, its subscriptions and taps, and the in-process ``AsyncQueueBus``.
+
+May import: pipebus.core.
+"""
 
 from pipebus.bus.async_queue import AsyncQueueBus
 from pipebus.bus.base import BusStats, WorkerBus

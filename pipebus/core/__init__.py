@@ -1,1 +1,4 @@
-"""The pure core: envelope, type catalog and codec, routing rules. No I/O, no asyncio."""
+"""The domain: messages, types, frames, errors, ids, envelope, catalog, codec, routing.
+
+Pure Python: no I/O, no asyncio. May import: no other package of this project.
+"""

@@ -1,4 +1,4 @@
-"""Every message type the bus carries: the seed's types, with their fields and priorities.
+"""Every message type the bus carries: Pipecat's types, with their fields and priorities.
 
 A message is a dataclass. Its priority class is its base: :class:`BusDataMessage`
 (normal priority, FIFO) or :class:`BusSystemMessage` (delivered ahead of queued data).

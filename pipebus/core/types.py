@@ -1,6 +1,6 @@
 """Plain value types of the public API: job status and parameters, events, registry data.
 
-These are the seed documents' types, kept with their names and fields. They hold
+These are Pipecat's types, kept with their names and fields. They hold
 no behaviour beyond small conversions, so the pure core can use them freely.
 """
 

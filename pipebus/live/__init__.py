@@ -1,1 +1,4 @@
-"""Live state: the registry and job projections wrapped with the signalling running code needs."""
+"""Live state: the registry and job projections wrapped with the signalling running code needs.
+
+May import: pipebus.projections, pipebus.bus, pipebus.core.
+"""

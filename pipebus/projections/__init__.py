@@ -2,6 +2,8 @@
 
 ``apply(state, envelope) -> state`` is the one function the live runtime and the
 offline replay both run; :func:`fold` applies it to many envelopes.
+
+May import: pipebus.core.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
 ``export_session()`` turns a recorded session into the same spans later. The span
 model itself (:mod:`pipebus.tracing.spans`) and the id rules
 (:mod:`pipebus.core.ids`) are pure and import no OpenTelemetry.
+
+May import: pipebus.eventlog, pipebus.live, pipebus.projections, pipebus.bus, pipebus.core.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ resumable) and ``SerializedRedisBus`` (pub/sub in Pipecat's wire format, what
 ``RedisBus(serializer=...)`` builds) load on first use, so ``redis`` is imported only by
 programs that use one. ``BusNetwork`` links several buses in one process the same way,
 without Redis, to run and test several runners together.
+
+May import: pipebus.tracing, pipebus.eventlog, pipebus.live, pipebus.projections,
+pipebus.bus, pipebus.core.
 """
 
 from __future__ import annotations
