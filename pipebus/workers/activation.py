@@ -2,89 +2,100 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from pipebus.core.messages import BusActivateWorkerMessage, BusDeactivateWorkerMessage
+from pipebus.core.messages import BusActivateWorkerMessage, BusDeactivateWorkerMessage, BusMessage
 from pipebus.core.types import WorkerActivationArgs
-from pipebus.workers.core import WorkerCore
-from pipebus.workers.event_source import default_hook
+from pipebus.workers.event_source import EventPort
 
 
-class ActivationMixin(WorkerCore):
-    """Activate and deactivate workers by name; react to being (de)activated."""
-
-    def _init_activation(self) -> None:
-        self._pending_activation = self._active
-        self._activation_args: dict[str, Any] | None = None
-        for event in ("on_activated", "on_deactivated"):
-            self._register_event_handler(event)
+class ActivationHost(Protocol):
+    """What activation uses of its worker: public members only."""
 
     @property
-    def active(self) -> bool:
-        """Whether the worker takes bus messages.
-
-        An inactive worker is handed only activation, deactivation, end and cancel
-        messages, job cancels and answers to its own job groups. A job request that
-        reaches it is answered with an ERROR (pipebus never leaves it unanswered).
-        """
-        return self._active
+    def name(self) -> str:
+        """The worker's name."""
+        ...
 
     @property
-    def activation_args(self) -> dict[str, Any] | None:
-        """Arguments of the latest activation, or None while inactive."""
-        return self._activation_args
+    def started_at(self) -> float | None:
+        """When the worker announced itself ready: it is activated only after that."""
+        ...
+
+    async def send_bus_message(self, message: BusMessage) -> None:
+        """Send on the bus."""
+        ...
+
+    async def deactivate_worker(self, worker_name: str) -> None:
+        """Deactivate a worker (itself, in a handoff)."""
+        ...
+
+
+class Activation:
+    """Whether a worker is active; activating and deactivating workers by name.
+
+    Uses the worker through :class:`ActivationHost` and its hooks and events
+    (``on_activated``, ``on_deactivated``) through an :class:`EventPort`.
+
+    Args:
+        host: The worker.
+        events: The worker's hooks and events.
+        active: Whether the worker starts active (it becomes so once it is ready).
+
+    Attributes:
+        active: Whether the worker takes every bus message.
+        pending: Whether an activation waits for the worker to be ready.
+        args: Arguments of the latest activation, or None while inactive.
+    """
+
+    EVENTS = ("on_activated", "on_deactivated")
+
+    def __init__(self, host: ActivationHost, events: EventPort, *, active: bool) -> None:
+        self._host = host
+        self._events = events
+        self.active = active
+        self.pending = active
+        self.args: dict[str, Any] | None = None
 
     async def activate_worker(
-        self,
-        worker_name: str,
-        *,
-        args: WorkerActivationArgs | None = None,
-        deactivate_self: bool = False,
+        self, worker_name: str, args: WorkerActivationArgs | None, deactivate_self: bool
     ) -> None:
-        """Activate the worker called ``worker_name``; its ``on_activated`` gets ``args``.
-
-        With ``deactivate_self`` this worker stops taking messages at once (before the
-        target is activated), so the two are never active together: a handoff.
-        """
-        if self._active and deactivate_self:
-            self._active = False
-            await self.deactivate_worker(self.name)
-        await self.send_bus_message(
+        """Activate ``worker_name``; with ``deactivate_self`` this worker first stops at once."""
+        host = self._host
+        if self.active and deactivate_self:
+            self.active = False
+            await host.deactivate_worker(host.name)
+        await host.send_bus_message(
             BusActivateWorkerMessage(
-                source=self.name, target=worker_name, args=args.to_dict() if args else None
+                source=host.name, target=worker_name, args=args.to_dict() if args else None
             )
         )
 
     async def deactivate_worker(self, worker_name: str) -> None:
         """Deactivate the worker called ``worker_name``."""
-        await self.send_bus_message(
-            BusDeactivateWorkerMessage(source=self.name, target=worker_name)
+        await self._host.send_bus_message(
+            BusDeactivateWorkerMessage(source=self._host.name, target=worker_name)
         )
 
-    @default_hook
-    async def on_activated(self, args: dict[str, Any] | None) -> None:
-        """Called when this worker is activated, with the activation's arguments."""
-
-    @default_hook
-    async def on_deactivated(self) -> None:
-        """Called when this worker is deactivated."""
-
-    async def _maybe_activate(self) -> None:
-        if self._started_at is None or not self._pending_activation:
+    async def maybe_activate(self) -> None:
+        """Carry out a pending activation once the worker is ready."""
+        if self._host.started_at is None or not self.pending:
             return
-        self._active = True
-        self._pending_activation = False
-        await self._hook("on_activated", self._activation_args)
-        self._fire_event("on_activated", self._activation_args)
+        self.active = True
+        self.pending = False
+        await self._events.hook("on_activated", self.args)
+        self._events.fire("on_activated", self.args)
 
-    async def _handle_worker_activate(self, message: BusActivateWorkerMessage) -> None:
-        self._activation_args = message.args
-        self._pending_activation = True
-        await self._maybe_activate()
+    async def handle_activate(self, message: BusActivateWorkerMessage) -> None:
+        """Activated: now if the worker is ready, else once it is."""
+        self.args = message.args
+        self.pending = True
+        await self.maybe_activate()
 
-    async def _handle_worker_deactivate(self, message: BusDeactivateWorkerMessage) -> None:
-        self._active = False
-        self._pending_activation = False
-        self._activation_args = None
-        await self._hook("on_deactivated")
-        self._fire_event("on_deactivated")
+    async def handle_deactivate(self, message: BusDeactivateWorkerMessage) -> None:
+        """Deactivated: at once, dropping any pending activation."""
+        self.active = False
+        self.pending = False
+        self.args = None
+        await self._events.hook("on_deactivated")
+        self._events.fire("on_deactivated")

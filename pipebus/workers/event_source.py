@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pipebus.bus.tasks import TaskManager, UsesTaskManager
@@ -32,7 +33,7 @@ def default_hook(fn: F) -> F:
     return fn
 
 
-def _overrides(cls: type, name: str) -> bool:
+def overrides_hook(cls: type, name: str) -> bool:
     """Whether ``cls`` replaces pipebus's default implementation of hook ``name``."""
     key = (cls, name)
     found = _overrides_cache.get(key)
@@ -43,6 +44,27 @@ def _overrides(cls: type, name: str) -> bool:
 
 
 logger = logging.getLogger("pipebus.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class EventPort:
+    """What a part of a worker may do with the worker's hooks and event handlers.
+
+    A part is handed one at construction instead of calling the worker's private
+    methods; the fields are the worker's own bound methods and handler table.
+
+    Attributes:
+        hook: ``await hook("on_x", *args)`` calls the worker's override of hook
+            ``on_x``, if it has one; an exception it raises is reported, not raised.
+        fire: ``fire("on_x", *args)`` starts the worker's ``on_x`` event handlers.
+        report_error: ``report_error(where, exc)`` records an exception of user code.
+        handlers: The worker's event handlers by event name, to read only.
+    """
+
+    hook: Callable[..., Awaitable[None]]
+    fire: Callable[..., None]
+    report_error: Callable[[str, BaseException], None]
+    handlers: Mapping[str, Sequence[EventHandler]]
 
 
 class EventSource(UsesTaskManager):
@@ -98,7 +120,7 @@ class EventSource(UsesTaskManager):
         that follows a hook (completing a group, firing event handlers) must not
         depend on user code succeeding. Hooks left as defined by pipebus are skipped.
         """
-        if not _overrides(type(self), name):
+        if not overrides_hook(type(self), name):
             return
         try:
             await getattr(self, name)(*args)
@@ -116,6 +138,10 @@ class EventSource(UsesTaskManager):
                 handler,
                 exc_info=(type(error), error, error.__traceback__),
             )
+
+    def _event_port(self) -> EventPort:
+        """This object's hooks and events as a part of it may use them."""
+        return EventPort(self._hook, self._fire_event, self._report_error, self._event_handlers)
 
     # --- event handlers ---------------------------------------------------------------
 

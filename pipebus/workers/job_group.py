@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipebus.core.errors import JobError, JobGroupError
 from pipebus.core.types import JobEvent, JobGroupEvent, JobGroupParams, JobParams, JobStatus
@@ -19,7 +20,6 @@ from pipebus.projections.jobs import RUNNING, JobState
 
 if TYPE_CHECKING:
     from pipebus.live.live_jobs import LiveJobs
-    from pipebus.workers.job_requests import JobRequestsMixin
 
 
 @dataclass(eq=False, slots=True)
@@ -109,6 +109,10 @@ class JobGroup:
                 response=self.responses.get(worker) if worker is not None else None,
             )
 
+    def time_out_at(self, when: float, on_timeout: Callable[[str], object]) -> None:
+        """Call ``on_timeout(job_id)`` at loop time ``when`` unless the group is done by then."""
+        self._timer = asyncio.get_running_loop().call_at(when, on_timeout, self.job_id)
+
     def complete(self) -> None:
         """Mark the group completed and end its event stream."""
         if not self._done:
@@ -148,11 +152,32 @@ class JobGroup:
             self._events.append(event)
 
 
+class JobRequester(Protocol):
+    """What the context managers use of the worker that requests the job."""
+
+    async def create_job_group_and_request_job(
+        self,
+        worker_names: list[str],
+        *,
+        params: JobGroupParams | None = None,
+        name: str | None = None,
+        payload: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        cancel_on_error: bool | None = None,
+    ) -> JobGroup:
+        """Start the group: wait for its workers, then send the requests."""
+        ...
+
+    async def cancel_job_group(self, job_id: str, *, reason: str | None = None) -> None:
+        """Cancel the group (when the block raises or is cancelled)."""
+        ...
+
+
 class _GroupContextBase:
     """What the two context managers share: start on enter, wait or cancel on exit."""
 
     def __init__(
-        self, requester: JobRequestsMixin, worker_names: list[str], params: JobGroupParams
+        self, requester: JobRequester, worker_names: list[str], params: JobGroupParams
     ) -> None:
         self._requester = requester
         self._worker_names = worker_names
@@ -249,7 +274,7 @@ class JobContext(_GroupContextBase):
     timeout or a lost worker raises ``JobError``.
     """
 
-    def __init__(self, requester: JobRequestsMixin, worker_name: str, params: JobParams) -> None:
+    def __init__(self, requester: JobRequester, worker_name: str, params: JobParams) -> None:
         super().__init__(requester, [worker_name], JobGroupParams.from_job_params(params))
         self._worker_name = worker_name
 

@@ -1,4 +1,4 @@
-"""Job parameters and ids: merging the seed's keyword arguments into params objects."""
+"""Job parameters and ids: merging Pipecat's keyword arguments into params objects."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def new_job_id() -> str:
 
 
 def resolve_params(params: P | None, params_class: type[P], **individual: Any) -> P:
-    """Merge the seed's keyword arguments (``name=``, ``payload=``, ...) into a params object.
+    """Merge Pipecat's keyword arguments (``name=``, ``payload=``, ...) into a params object.
 
     Raises:
         TypeError: If both ``params`` and individual arguments were given.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -453,3 +454,27 @@ async def test_cancelling_the_waiting_task_cancels_the_job(runner: WorkerRunner)
         await runner.bus.drain()
         assert len(sleeper.cancelled) == 1
         assert requester.job_groups == {}
+
+
+@dataclass
+class PriorityJobRequest(BusJobRequestMessage):
+    """An application's own kind of job request: built-in handling applies to it too."""
+
+    priority: int = 0
+
+
+async def test_a_subclass_of_a_built_in_message_is_handled_as_its_nearest_base() -> None:
+    seen: list[BusJobRequestMessage] = []
+
+    class Taker(BaseWorker):
+        async def on_job_request(self, message: BusJobRequestMessage) -> None:
+            seen.append(message)
+
+    worker = Taker("taker")
+    first = PriorityJobRequest(source="req", target="taker", job_id="j1", priority=2)
+    second = PriorityJobRequest(source="req", target="taker", job_id="j2", priority=1)
+    await worker.on_bus_message(first)
+    await worker.on_bus_message(second)  # the type is resolved once, then looked up
+    await until(lambda: len(seen) == 2)
+    assert seen == [first, second]
+    assert worker.active_jobs == {"j1": first, "j2": second}

@@ -49,7 +49,7 @@ class Tracker(BaseWorker):
         self.failures.append(data)
 
     async def stop(self) -> None:
-        if not self._stopped:
+        if not self._lifecycle.stopped:
             self.journal.append(f"{self.name} stopped")
         await super().stop()
 

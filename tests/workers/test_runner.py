@@ -47,7 +47,7 @@ class Finite(BaseWorker):
     """Stops on its own after starting."""
 
     async def run(self, params: WorkerParams | None = None) -> None:
-        self._stop_status = "ended"
+        self._lifecycle.stop_status = "ended"
         self.create_task(self.stop(), "stop")
         await super().run(params)
 
