@@ -27,7 +27,7 @@ import sys
 from typing import Any
 
 from benchmarks.common import ROOT, markdown, save, verdict
-from pipebus.eventlog.writer_process import ProcessSqliteWriter
+from pipebus.eventlog.sqlite import SqliteWriter
 
 APPEND_RATE_GOAL = 150_000
 RSS_GOAL_MB = 150
@@ -52,7 +52,7 @@ def _rss_verdict(value: float | None) -> str:
     return "" if value is None else verdict(value, RSS_GOAL_MB, at_most=True)
 
 
-RECORDER_IN_FLIGHT = ProcessSqliteWriter.in_flight
+RECORDER_IN_FLIGHT = SqliteWriter.in_flight
 RECORDERS_WAY = " (the recorder's way)"
 
 

@@ -25,8 +25,8 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from benchmarks.common import markdown, save
 from pipebus.bus.message_ids import sorted_message_id
-from pipebus.eventlog.schema import events
-from pipebus.eventlog.writer_child import EVENT_COLUMNS, SQLITE_PRAGMAS, bind_fast
+from pipebus.eventlog.schema import EVENT_COLUMNS, events
+from pipebus.eventlog.sqlite_writer_process import SQLITE_PRAGMAS, bind_fast
 from pipebus.workers.job_params import new_job_id
 
 PER_STATEMENT = 50

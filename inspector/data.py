@@ -1,9 +1,11 @@
 """Every database read of the inspector: sessions, windows of events, states, searches.
 
 The screens call these from Textual workers; nothing else in ``inspector`` touches
-the log. Events are kept in a bounded cache of recent windows (never the whole
-session); a filter, a find or a breakpoint over a whole session is one SQL query
-that returns steps only, so a million-event session is searched by the database.
+the log, and this module only asks the log's query interface
+(:class:`~pipebus.eventlog.store.EventLog`), never its tables. Events are kept in a
+bounded cache of recent windows (never the whole session); a filter, a find or a
+breakpoint over a whole session is one search the log runs in the database, which
+returns steps only, so a million-event session is searched by the database.
 """
 
 from __future__ import annotations
@@ -15,15 +17,10 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 
 from inspector.panels import JobSummary, summarize
 from inspector.query import Query
-from inspector.sql import where
 from pipebus.eventlog.rows import SessionInfo, StoredEvent
-from pipebus.eventlog.schema import events
 from pipebus.eventlog.store import EventLog
 from pipebus.projections import SessionState, fold
 from pipebus.projections.views import StateChanges, changes
@@ -98,6 +95,7 @@ class SessionData:
 
     def __init__(self, replay: SessionReplay) -> None:
         self.replay = replay
+        self._log = replay.log
         self._events: OrderedDict[int, StoredEvent] = OrderedDict()
         self.jobs: dict[str, JobSummary] = {}
 
@@ -160,10 +158,7 @@ class SessionData:
             if chunk[-1] - chunk[0] + 1 == len(chunk):
                 found = await self.replay.events(chunk[0], chunk[-1] + 1)
             else:
-                rows = await self._rows(
-                    select(*events.c).where(events.c.session_id == session, events.c.seq.in_(chunk))
-                )
-                found = [StoredEvent.from_row(row) for row in rows]
+                found = await self._log.events_at(session, chunk)
             loaded += found
         for event in loaded:
             self._events[event.seq] = event
@@ -203,21 +198,11 @@ class SessionData:
 
     async def effects_of(self, event: StoredEvent) -> list[StoredEvent]:
         """The events the handlers of ``event`` sent, in order."""
-        c = events.c
-        return await self._by_index(c.causation_id.is_not(None), c.causation_id == event.message_id)
-
-    async def _by_index(self, *conditions: ColumnElement[bool]) -> list[StoredEvent]:
-        """The events matching ``conditions`` (which an index serves), in order.
-
-        First their steps, which the index covers, then the events by step: asked
-        for whole rows at once, SQLite walks the session's steps instead (a fifth of
-        a second over a million events). (With ``IN``, no ``IS NOT NULL`` for the
-        partial index: SQLite then reads the index as a range.)
-        """
-        c = events.c
         session = self.replay.session_id
-        found = await self._rows(select(c.seq).where(c.session_id == session, *conditions))
-        steps = sorted(row[0] for row in found)
+        return await self._at(await self._log.positions_caused_by(session, [event.message_id]))
+
+    async def _at(self, steps: list[int]) -> list[StoredEvent]:
+        """The events of ``steps``, through the cache (the log found the steps by index)."""
         await self.load(steps)
         return [event for step in steps if (event := self._events.get(step)) is not None]
 
@@ -237,16 +222,14 @@ class SessionData:
         self, query: Query | None, *, folded: bool = False, expanded: Iterable[str] = ()
     ) -> array[int] | None:
         """The visible steps under a filter and job folding (None: every step is)."""
-        condition = self._visible(query, folded, expanded)
-        if condition is None:
+        if query is None and not folded:
             return None
-        session = self.replay.session_id
-        found = await self._rows(
-            select(events.c.seq)
-            .where(events.c.session_id == session, condition)
-            .order_by(events.c.seq)
+        return await self._log.positions(
+            self.replay.session_id,
+            query.event_filter() if query is not None else None,
+            first_of_each_job=folded,
+            whole_jobs=tuple(expanded),
         )
-        return array("q", (row[0] for row in found))
 
     async def new_events(self, after: int) -> list[StoredEvent]:
         """The events after step ``after`` (a live session's newest), cached for drawing."""
@@ -254,29 +237,6 @@ class SessionData:
         for event in found[-PAGE:]:
             self._events[event.seq] = event
         return found
-
-    def _visible(
-        self, query: Query | None, folded: bool, expanded: Iterable[str]
-    ) -> ColumnElement[bool] | None:
-        terms: list[ColumnElement[bool]] = []
-        if query is not None:
-            terms.append(where(query, self.replay.log.dialect))
-        if folded:
-            c = events.c
-            firsts = (
-                select(func.min(c.seq))
-                .where(c.session_id == self.replay.session_id, c.job_id.is_not(None))
-                .group_by(c.job_id)
-            )
-            opened = sorted(expanded)
-            terms.append(
-                or_(
-                    c.job_id.is_(None),
-                    c.job_id.in_(opened) if opened else false(),
-                    c.seq.in_(firsts.scalar_subquery()),
-                )
-            )
-        return and_(*terms) if terms else None
 
     async def next_hit(
         self,
@@ -290,19 +250,13 @@ class SessionData:
 
         ``within`` limits the search to the steps a filter shows.
         """
-        if not queries:
-            return None
-        c = events.c
-        dialect = self.replay.log.dialect
-        condition = or_(*(where(q, dialect) for q in queries))
-        if within is not None:
-            condition = and_(condition, where(within, dialect))
-        beyond = c.seq < after if back else c.seq > after
-        pick = func.max(c.seq) if back else func.min(c.seq)
-        found = await self._rows(
-            select(pick).where(c.session_id == self.replay.session_id, beyond, condition)
+        return await self._log.next_match(
+            self.replay.session_id,
+            after,
+            [query.event_filter() for query in queries],
+            backwards=back,
+            within=within.event_filter() if within is not None else None,
         )
-        return int(found[0][0]) if found and found[0][0] is not None else None
 
     async def step_at_time(self, time_ns: int) -> int:
         """The first step at or after ``time_ns`` (the last one if none is), by bisection."""
@@ -320,21 +274,15 @@ class SessionData:
     async def _summarize(self, job_ids: set[str]) -> None:
         """Summaries of jobs (events, first and last time, status) from all their events."""
         if job_ids:
-            found = await self._by_index(events.c.job_id.in_(sorted(job_ids)))
+            session = self.replay.session_id
+            found = await self._at(await self._log.positions_of_jobs(session, sorted(job_ids)))
             self.jobs.update((job.job_id, job) for job in summarize(found))
 
     async def jobs_around(self, step: int) -> list[JobSummary]:
         """The jobs with events within :data:`TRACE_WINDOW` steps of ``step`` (cut there)."""
-        c = events.c
-        rows = await self._rows(
-            select(*c).where(
-                c.session_id == self.replay.session_id,
-                c.seq >= step - TRACE_WINDOW,
-                c.seq <= step + TRACE_WINDOW,
-                c.job_id.is_not(None),
-            )
-        )
-        return summarize(sorted(map(StoredEvent.from_row, rows), key=lambda e: e.seq))
+        session = self.replay.session_id
+        start, stop = step - TRACE_WINDOW, step + TRACE_WINDOW + 1
+        return summarize(await self._log.job_events(session, start, stop))
 
     async def spans(self, event: StoredEvent) -> list[SpanRecord]:
         """The spans of the event's job, or of its trace near it, rebuilt from the stored ids.
@@ -342,32 +290,20 @@ class SessionData:
         A job's spans include the handler errors its messages caused (they mark the
         deliveries that failed).
         """
-        c = events.c
+        log, session = self._log, self.replay.session_id
         if event.job_id is not None:
-            found = await self._by_index(c.job_id.is_not(None), c.job_id == event.job_id)
+            found = await self._at(await log.positions_of_jobs(session, [event.job_id]))
             ids = [each.message_id for each in found]
-            caused = await self._by_index(c.causation_id.in_(ids))
+            caused = await self._at(await log.positions_caused_by(session, ids))
             errors = [each for each in caused if each.is_error]
             found = sorted([*found, *errors], key=lambda e: e.seq)
         else:
-            rows = await self._rows(
-                select(*c)
-                .where(
-                    c.session_id == self.replay.session_id,
-                    c.seq >= event.seq - TRACE_WINDOW,
-                    c.seq <= event.seq + TRACE_WINDOW,
-                    c.trace_id == event.trace_id,
-                )
-                .order_by(c.seq)
-            )
-            found = [StoredEvent.from_row(row) for row in rows]
+            start, stop = event.seq - TRACE_WINDOW, event.seq + TRACE_WINDOW + 1
+            found = await log.events(session, start, stop, trace_id=event.trace_id)
         builder = SpanBuilder(deliveries_timed=False)
         for each in found:
             builder.add_event(event_of_stored(each))
         return builder.finish()
-
-    async def _rows(self, query: Select[Any]) -> list[Sequence[Any]]:
-        return await self.replay.log._fetch(query, "read the inspector's events")
 
 
 async def open_log(location: str | Path | None) -> EventLog:

@@ -10,13 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import fields
 from pathlib import Path
 
 from pipebus.eventlog.rows import StoredEvent
-from pipebus.eventlog.writer_child import EVENT_COLUMNS
 from pipebus.replay.transcript import Step, Transcript, step_of
 
-FIELDS = tuple(column for column in EVENT_COLUMNS if column not in ("session_id", "payload"))
+FIELDS = tuple(
+    each.name
+    for each in fields(StoredEvent)
+    if not each.name.startswith("_") and each.name not in ("session_id", "payload")
+)
+"""What a line holds of an event besides its session and payload, in the event's order."""
 
 
 def event_line(event: StoredEvent) -> str:

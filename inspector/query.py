@@ -15,7 +15,8 @@ terms of different keys must all hold (AND)::
     !                      (alone, or as the first character) invert the whole query
 
 The same query is matched here in Python (for the rows on screen and for events
-arriving live) and compiled to SQL by :mod:`inspector.data` (for whole sessions).
+arriving live) and, as the event log's filter (:meth:`Query.event_filter`), searched
+by the database over whole sessions (:mod:`inspector.data` asks the log).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from typing import Protocol
+
+from pipebus.eventlog.filters import EventFilter, TypeSet
 
 CATEGORIES = ("lifecycle", "job", "frame", "registry", "error")
 """The categories a message type belongs to (``frame`` holds frames and other data)."""
@@ -159,8 +162,25 @@ class Query:
         )
 
     def matches(self, event: Event) -> bool:
-        """Whether ``event`` matches (the pure twin of the SQL ``inspector.data`` runs)."""
+        """Whether ``event`` matches (the pure twin of :meth:`event_filter`)."""
         return self._terms_hold(event) != self.invert
+
+    def event_filter(self) -> EventFilter:
+        """The query as the event log's filter: what the log searches a whole session for.
+
+        The twin of :meth:`matches`: the same query selects the same events there (in
+        the database) and here (rows on screen, events arriving live).
+        """
+        return EventFilter(
+            type_contains=self.types,
+            type_sets=tuple(_type_set(name) for name in self.categories),
+            sources=self.sources,
+            targets=self.targets,
+            workers=self.workers,
+            job_prefixes=self.jobs,
+            payload_patterns=self.patterns,
+            invert=self.invert,
+        )
 
     def _terms_hold(self, event: Event) -> bool:
         if self.types:
@@ -180,6 +200,13 @@ class Query:
         ):
             return False
         return not self._compiled or any(p.search(event.payload) for p in self._compiled)
+
+
+def _type_set(category: str) -> TypeSet:
+    """The types of a category: ``frame`` is every type no other category names."""
+    if category == "frame":
+        return TypeSet(frozenset().union(*TYPES_OF.values()), complement=True)
+    return TypeSet(TYPES_OF[category])
 
 
 def parse(text: str) -> Query:

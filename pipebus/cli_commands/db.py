@@ -8,54 +8,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from pipebus.cli_commands.logs import location_of, require_existing
 from pipebus.cli_commands.output import say
-from pipebus.core.errors import EventLogError, SchemaVersionError
+from pipebus.core.errors import SchemaVersionError
 from pipebus.eventlog.engine import (
-    alembic_config,
     create_engine,
     head_revision,
+    known_revisions,
     prepare_schema,
-    reason,
+    stored_revision,
 )
-
-
-def _read_revision(connection: Connection) -> str | None:
-    revision: str | None = MigrationContext.configure(connection).get_current_revision()
-    return revision
-
-
-async def current_revision(engine: AsyncEngine, location: str) -> str | None:
-    """The schema revision the log records (None for an empty database).
-
-    Raises:
-        EventLogError: If the database cannot be read.
-    """
-    try:
-        async with engine.connect() as connection:
-            return await connection.run_sync(_read_revision)
-    except SQLAlchemyError as exc:
-        raise EventLogError(f"cannot open event log {location}: {reason(exc)}") from exc
-
-
-def known_revisions() -> set[str]:
-    """Every schema revision this pipebus has scripts for."""
-    return {
-        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
-    }
 
 
 async def _upgrade(args: argparse.Namespace) -> int:
     location = location_of(args)
     engine = create_engine(location)
     try:
-        before = await current_revision(engine, location)
+        before = await stored_revision(engine, location)
         revision = await prepare_schema(engine, upgrade=True)
     finally:
         await engine.dispose()
@@ -75,7 +44,7 @@ async def _current(args: argparse.Namespace) -> int:
             revision: str | None = await prepare_schema(engine, upgrade=False)
             at_head = True
         except SchemaVersionError:
-            revision = await current_revision(engine, location)
+            revision = await stored_revision(engine, location)
             at_head = False
     finally:
         await engine.dispose()

@@ -7,16 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-
 from pipebus.cli_commands import CommandError
-from pipebus.core.errors import EventLogError
-from pipebus.eventlog.engine import reason
-from pipebus.eventlog.schema import events
+from pipebus.eventlog.sqlite import database_file
 from pipebus.eventlog.store import EventLog
-from pipebus.eventlog.urls import ENVIRONMENT_VARIABLE, default_location, to_url
+from pipebus.eventlog.urls import ENVIRONMENT_VARIABLE, default_location
 
 
 def location_of(args: argparse.Namespace) -> str:
@@ -27,17 +21,8 @@ def location_of(args: argparse.Namespace) -> str:
 
 def missing_file(location: str) -> Path | None:
     """The SQLite file ``location`` names, if it does not exist (None for other logs)."""
-    url = to_url(location)
-    if not url.startswith("sqlite"):
-        return None
-    try:
-        database = make_url(url).database
-    except ArgumentError:
-        return None  # opening the log reports what is wrong with the URL
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    path = Path(database)
-    return None if path.exists() else path
+    path = database_file(location)
+    return None if path is None or path.exists() else path
 
 
 def require_existing(location: str) -> None:
@@ -77,22 +62,7 @@ async def resolve_job(log: EventLog, session_id: str, prefix: str) -> str:
         CommandError: If no job, or more than one, matches.
         EventLogError: If the log cannot be read.
     """
-    query = (
-        select(events.c.job_id)
-        .where(
-            events.c.session_id == session_id,
-            events.c.job_id.is_not(None),
-            events.c.job_id.startswith(prefix, autoescape=True),
-        )
-        .group_by(events.c.job_id)
-        .order_by(func.length(events.c.job_id), events.c.job_id)  # an exact match first
-        .limit(2)
-    )
-    try:
-        async with log.engine.connect() as connection:
-            found = [str(job_id) for job_id in (await connection.execute(query)).scalars()]
-    except SQLAlchemyError as exc:
-        raise EventLogError(f"cannot find jobs in {log.url}: {reason(exc)}") from exc
+    found = await log.jobs_starting_with(session_id, prefix, limit=2)
     if found and found[0] == prefix:
         return prefix
     if not found:

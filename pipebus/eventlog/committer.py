@@ -1,11 +1,12 @@
 """``Committer``: the recorder's second stage, committing encoded rows and counting losses.
 
 It takes chunks of ready rows (and delivery records, and snapshots) and hands them to
-the log's writer one transaction at a time, whatever has gathered meanwhile. While a
-commit is under way the recorder's first stage goes on encoding, so with a writer
-process the two work side by side. A batch the log refuses is counted as lost, the
-first failure is logged with its cause, and the session is marked with the first lost
-position as soon as the log accepts writes again.
+the log's :class:`~pipebus.eventlog.writer.Writer` one transaction at a time, whatever
+has gathered meanwhile (group commit). While a commit is under way the recorder's
+first stage goes on encoding, so with a writer process the two work side by side. A
+batch the log refuses is counted as lost, the first failure is logged with its cause,
+and the session is marked with the first lost position as soon as the log accepts
+writes again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 from collections import deque
 from typing import Any
 
-from pipebus.eventlog.writer import Batch, DeliveryRecord, LogWriter
+from pipebus.eventlog.writer import Batch, DeliveryRecord, Writer
 from pipebus.projections import SessionState
 
 logger = logging.getLogger("pipebus.eventlog")
@@ -44,7 +45,7 @@ class Committer:
         session_id: The session, for messages.
     """
 
-    def __init__(self, writer: LogWriter, where: str, session_id: str) -> None:
+    def __init__(self, writer: Writer, where: str, session_id: str) -> None:
         self.writer = writer
         self._where = where
         self._session_id = session_id
@@ -172,9 +173,8 @@ class Committer:
     async def _commit(self, batch: Batch) -> None:
         try:
             last = await self.writer.append(batch)
-        except Exception as exc:
+        except Exception as exc:  # the writer recovers by itself for the next batch
             self.fail(exc, count=len(batch.rows), first=batch.rows[0][1] if batch.rows else None)
-            await self.writer.discard_connection()
         else:
             self.written += len(batch.rows)
             self.committed = max(self.committed, last)
@@ -212,4 +212,3 @@ class Committer:
             self._loss_marked = (self.lost, self.first_lost_seq)
         except Exception as exc:  # still failing: counted, logged once already
             self.fail(exc, count=0)
-            await self.writer.discard_connection()

@@ -1,8 +1,11 @@
-"""Opening an event log's database: the engine, SQLite pragmas, schema upgrade or refusal.
+"""Opening an event log's database: the engine its URL calls for, its schema made current.
 
-Every driver error that escapes while opening a log is translated into an
-:class:`~pipebus.core.errors.EventLogError` naming the log and what is wrong with it
-(the driver's exception stays as ``__cause__``).
+The engine comes from the backend's module (:mod:`~pipebus.eventlog.sqlite`,
+:mod:`~pipebus.eventlog.postgres`); the schema's history is Alembic's (``migrations/``):
+an empty database is created, an older schema upgraded, a newer one or a stranger's
+database refused. Every driver error that escapes while opening a log is translated
+into an :class:`~pipebus.core.errors.EventLogError` naming the log and what is wrong
+with it (the driver's exception stays as ``__cause__``).
 """
 
 from __future__ import annotations
@@ -10,20 +13,20 @@ from __future__ import annotations
 import logging
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, inspect
+from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pipebus.core.errors import EventLogError, SchemaVersionError
+from pipebus.eventlog import postgres, sqlite
+from pipebus.eventlog.driver_errors import reason
 from pipebus.eventlog.schema import metadata
-from pipebus.eventlog.urls import describe, split_schema, to_url
-from pipebus.eventlog.writer_child import SQLITE_PRAGMAS
+from pipebus.eventlog.urls import describe, to_url
 
 logger = logging.getLogger("pipebus.eventlog")
 
@@ -54,27 +57,15 @@ def head_revision() -> str:
     return head
 
 
-def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL (readers never block the writer), NORMAL sync, patience for locks."""
-    cursor = dbapi_connection.cursor()
-    for pragma in SQLITE_PRAGMAS:
-        cursor.execute(pragma)
-    cursor.close()
-
-
-def _create_schema(schema: str) -> Any:
-    """A connect hook making sure the log's schema exists (before search_path needs it)."""
-
-    def create(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        cursor.close()
-
-    return create
+def known_revisions() -> set[str]:
+    """Every schema revision this pipebus has scripts for."""
+    return {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
 
 
 def create_engine(location: str | Path) -> AsyncEngine:
-    """An async engine for a log path or URL (SQLite pragmas set on every connection).
+    """An async engine for a log path or URL, set up as its backend wants it.
 
     Raises:
         EventLogError: For an unsupported URL, or PostgreSQL without asyncpg installed.
@@ -82,23 +73,8 @@ def create_engine(location: str | Path) -> AsyncEngine:
     url = to_url(location)
     try:
         if url.startswith("sqlite"):
-            engine = create_async_engine(url)
-            event.listen(engine.sync_engine, "connect", sqlite_pragmas)
-            return engine
-        url, schema = split_schema(url)
-        if schema is not None and not schema.replace("_", "").isalnum():
-            raise EventLogError(f"schema name {schema!r} must be letters, digits and underscores")
-        settings = {"search_path": schema} if schema else {}
-        engine = create_async_engine(
-            url,
-            pool_size=5,
-            max_overflow=5,
-            pool_pre_ping=True,
-            connect_args={"server_settings": settings} if settings else {},
-        )
-        if schema:
-            event.listen(engine.sync_engine, "connect", _create_schema(schema))
-        return engine
+            return sqlite.create_engine(url)
+        return postgres.create_engine(url)
     except ModuleNotFoundError as exc:
         raise EventLogError(
             f"cannot open {describe(url)}: the {exc.name} driver is missing; "
@@ -108,9 +84,28 @@ def create_engine(location: str | Path) -> AsyncEngine:
         raise EventLogError(f"cannot open event log {describe(url)}: {exc}") from exc
 
 
-def _current_revision(connection: Connection) -> tuple[str | None, list[str]]:
-    context = MigrationContext.configure(connection)
-    return context.get_current_revision(), inspect(connection).get_table_names()
+def _stored_revision(connection: Connection) -> str | None:
+    revision: str | None = MigrationContext.configure(connection).get_current_revision()
+    return revision
+
+
+def _revision_and_tables(connection: Connection) -> tuple[str | None, list[str]]:
+    return _stored_revision(connection), inspect(connection).get_table_names()
+
+
+async def stored_revision(engine: AsyncEngine, where: str) -> str | None:
+    """The schema revision the database records (None for an empty database).
+
+    ``where`` names the log in messages.
+
+    Raises:
+        EventLogError: If the database cannot be read.
+    """
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(_stored_revision)
+    except SQLAlchemyError as exc:
+        raise EventLogError(f"cannot open event log {where}: {reason(exc)}") from exc
 
 
 def _upgrade(connection: Connection, config: Config) -> None:
@@ -136,7 +131,7 @@ async def prepare_schema(engine: AsyncEngine, *, upgrade: bool = True) -> str:
     head = scripts.get_current_head()
     try:
         async with engine.connect() as connection:
-            current, tables = await connection.run_sync(_current_revision)
+            current, tables = await connection.run_sync(_revision_and_tables)
             if current is not None and current == head:
                 return current
             if current is not None and current not in {
@@ -164,12 +159,3 @@ async def prepare_schema(engine: AsyncEngine, *, upgrade: bool = True) -> str:
         raise
     except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
         raise EventLogError(f"cannot open event log {where}: {reason(exc)}") from exc
-
-
-def reason(error: BaseException) -> str:
-    """The driver's own words, without SQLAlchemy's wrapping and links."""
-    original = getattr(error, "orig", None) or error
-    text = str(original).splitlines()[0] if str(original) else type(original).__name__
-    if "file is not a database" in text:
-        return "the file is not an SQLite database (corrupt, or not a database at all)"
-    return text

@@ -10,9 +10,9 @@ one transaction (group commit), while the encoder goes on. A small batch waits u
 
 Durability (README: what each loses on a crash):
 
-- ``"batch"`` (default): committed by the writer within a few milliseconds (at most
-  50 ms under load); SQLite syncs the WAL at checkpoints, so a power loss can lose
-  the last commits, a killed process loses only what was not yet committed.
+- ``"batch"`` (default): committed shortly after the send (see ``linger``); SQLite
+  syncs the WAL at checkpoints, so a power loss can lose the last commits, a killed
+  process loses only what was not yet committed.
 - ``"full"``: each commit is synced to disk (SQLite ``synchronous=FULL``, PostgreSQL
   ``synchronous_commit=on``): a power loss loses only the uncommitted tail.
 - ``"sync"``: ``send()`` returns only once its event is committed.

@@ -26,6 +26,11 @@ UNENCODABLE = "$unencodable"
 HEARTBEAT_STALE_NS = 30_000_000_000
 """A running session whose recorder has been silent this long (30 s) is incomplete."""
 
+ERROR_TYPES = frozenset(
+    {"BusHandlerErrorMessage", "BusWorkerErrorMessage", "BusWorkerLocalErrorMessage"}
+)
+"""Event types that count as errors of their session (its ``errors`` column)."""
+
 _class_facts: dict[type, tuple[str, str, bool]] = {}
 
 
@@ -47,6 +52,8 @@ def event_row(
     envelope: Envelope, session_id: str, seq: int, payload: str | None = None
 ) -> tuple[Any, ...]:
     """The events-table row of one envelope, at position ``seq`` of ``session_id``.
+
+    Its values are in the order of :data:`~pipebus.eventlog.schema.EVENT_COLUMNS`.
 
     ``payload`` replaces the encoded fields (for a message the codec cannot write).
 
@@ -107,8 +114,8 @@ def fold_envelopes(rows: Iterable[Sequence[Any]], session_id: str) -> Iterator[E
 
     Each carries what the projections read (the message and its time) and its position.
     The ids, runner and trace fields, which no projection reads, are left empty (``""``
-    or 0): reading those columns would take a third of a replay's time. For whole
-    events use :class:`StoredEvent`. A generator: a caller folding the envelopes as
+    or 0), so a replay never reads their columns. For whole events use
+    :class:`StoredEvent`. A generator: a caller folding the envelopes as
     they come decodes one message at a time, which spares the garbage collector.
 
     Raises:
@@ -178,11 +185,7 @@ class StoredEvent:
     @property
     def is_error(self) -> bool:
         """Whether this event reports a handler error or a worker error."""
-        return self.type in (
-            "BusHandlerErrorMessage",
-            "BusWorkerErrorMessage",
-            "BusWorkerLocalErrorMessage",
-        )
+        return self.type in ERROR_TYPES
 
     def envelope(self) -> Envelope:
         """The envelope as the recording bus stamped it (the sequence is the log's)."""
@@ -203,7 +206,7 @@ class StoredEvent:
 
     @classmethod
     def from_row(cls, row: Any) -> StoredEvent:
-        """Build from a database row holding :data:`EVENT_COLUMNS`, in that order."""
+        """Build from a row holding :data:`~pipebus.eventlog.schema.EVENT_COLUMNS`, in order."""
         (session_id, seq, message_id, time_ns, type_name, source, target, priority, local,
          job_id, runner, remote, payload, trace_id, span_id, parent, cause) = row  # fmt: skip
         return cls(

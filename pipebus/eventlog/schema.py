@@ -99,6 +99,9 @@ events = Table(
     sqlite_with_rowid=False,
 )
 
+EVENT_COLUMNS: tuple[str, ...] = tuple(events.columns.keys())
+"""The events table's columns, in the order a row holds them (see ``rows.event_row``)."""
+
 deliveries = Table(
     "deliveries",
     metadata,

@@ -1,41 +1,68 @@
 """``EventLog``: one event log (an SQLite file or a PostgreSQL database), read and written.
 
-Writing a session's events goes through a :class:`~pipebus.eventlog.writer.SessionWriter`
-(one per recording session, a connection of its own); everything else (sessions,
-reading events, snapshots) is here. Readers use their own pooled connections; on
-SQLite, WAL mode lets them read while the writer commits.
+Writing a session's events goes through the :class:`~pipebus.eventlog.writer.Writer`
+that :meth:`EventLog.writer` gives (one per recording session, a connection or a
+process of its own); everything else is here: sessions, events read back, the
+searches the inspector and the command line run over a whole session, deliveries
+and snapshots. Readers use their own pooled connections; on SQLite, WAL mode lets
+them read while the writer commits. Callers never see a table: they ask questions
+and get rows (:class:`~pipebus.eventlog.rows.StoredEvent`, positions, ids).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
+import sqlite3
 import time
-from collections.abc import Sequence
+from array import array
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Select, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    false,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pipebus._version import __version__
 from pipebus.core.errors import EventLogError
+from pipebus.eventlog.driver_errors import reason
 from pipebus.eventlog.engine import create_engine, prepare_schema
-from pipebus.eventlog.queries import LogQueries
+from pipebus.eventlog.filters import EventFilter, TypeSet
+from pipebus.eventlog.postgres import PostgresWriter
 from pipebus.eventlog.rows import SessionInfo, StoredEvent
-from pipebus.eventlog.schema import events, sessions
-from pipebus.eventlog.urls import default_location
-from pipebus.eventlog.writer import LogWriter, SessionWriter
-from pipebus.eventlog.writer_child import EVENT_COLUMNS
-from pipebus.eventlog.writer_process import ProcessSqliteWriter
+from pipebus.eventlog.schema import EVENT_COLUMNS, deliveries, events, sessions, snapshots
+from pipebus.eventlog.sqlite import SqliteWriter, fetch_tuples
+from pipebus.eventlog.urls import default_location, describe
+from pipebus.eventlog.writer import Writer
+from pipebus.projections import SessionState
+from pipebus.projections.snapshot import dump, load
 
 
-class EventLog(LogQueries):
+class EventLog:
     """An event log. Open it with :meth:`open` (or ``async with await EventLog.open()``).
 
     Args:
         engine: The database engine (see :func:`pipebus.eventlog.engine.create_engine`).
     """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
 
     @classmethod
     async def open(cls, location: str | Path | None = None, *, upgrade: bool = True) -> EventLog:
@@ -72,6 +99,16 @@ class EventLog(LogQueries):
 
     def __repr__(self) -> str:
         return f"EventLog({self.url!r})"
+
+    @property
+    def url(self) -> str:
+        """The log's URL, password hidden."""
+        return describe(self.engine.url.render_as_string(hide_password=True))
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
 
     # --- sessions ---------------------------------------------------------------------
 
@@ -128,9 +165,7 @@ class EventLog(LogQueries):
             )
             await connection.commit()
 
-    def writer(
-        self, session_id: str, *, shared: bool = False, durability: str = "batch"
-    ) -> LogWriter:
+    def writer(self, session_id: str, *, shared: bool = False, durability: str = "batch") -> Writer:
         """A writer appending to ``session_id`` (exclusive unless ``shared``).
 
         Raises:
@@ -143,8 +178,8 @@ class EventLog(LogQueries):
                     "SQLite has one writer per file"
                 )
             url = self.engine.url.render_as_string(hide_password=False)
-            return ProcessSqliteWriter(url, session_id, durability=durability)
-        return SessionWriter(self.engine, session_id, shared=shared, durability=durability)
+            return SqliteWriter(url, session_id, durability=durability)
+        return PostgresWriter(self.engine, session_id, shared=shared, durability=durability)
 
     async def sessions(self) -> list[SessionInfo]:
         """Every session, newest first."""
@@ -183,6 +218,7 @@ class EventLog(LogQueries):
         types: Sequence[str] | None = None,
         worker: str | None = None,
         job_id: str | None = None,
+        trace_id: str | None = None,
         limit: int | None = None,
         descending: bool = False,
     ) -> list[StoredEvent]:
@@ -201,6 +237,7 @@ class EventLog(LogQueries):
             types=types,
             worker=worker,
             job_id=job_id,
+            trace_id=trace_id,
             limit=limit,
             descending=descending,
         )
@@ -217,6 +254,7 @@ class EventLog(LogQueries):
         types: Sequence[str] | None = None,
         worker: str | None = None,
         job_id: str | None = None,
+        trace_id: str | None = None,
         limit: int | None = None,
         descending: bool = False,
     ) -> list[Sequence[Any]]:
@@ -242,6 +280,8 @@ class EventLog(LogQueries):
             conditions.append(or_(events.c.source == worker, events.c.target == worker))
         if job_id is not None:
             conditions.append(events.c.job_id == job_id)
+        if trace_id is not None:
+            conditions.append(events.c.trace_id == trace_id)
         order = events.c.seq.desc() if descending else events.c.seq
         query: Select[Any] = (
             select(*(events.c[name] for name in columns)).where(and_(*conditions)).order_by(order)
@@ -254,6 +294,18 @@ class EventLog(LogQueries):
         """The event at ``seq``, or None."""
         found = await self.events(session_id, seq, seq + 1)
         return found[0] if found else None
+
+    async def events_at(self, session_id: str, positions: Iterable[int]) -> list[StoredEvent]:
+        """The events at ``positions`` (any, not only a range), in seq order.
+
+        Raises:
+            EventLogError: If the log cannot be read.
+        """
+        query = select(*events.c).where(
+            events.c.session_id == session_id, events.c.seq.in_(list(positions))
+        )
+        rows = await self._fetch(query, "read events")
+        return sorted(map(StoredEvent.from_row, rows), key=lambda event: event.seq)
 
     async def event_by_message_id(self, session_id: str, message_id: str) -> StoredEvent | None:
         """The event of message ``message_id`` in the session, or None."""
@@ -282,3 +334,306 @@ class EventLog(LogQueries):
         )
         rows = await self._fetch(query, "count events")
         return int(rows[0][0] or 0) if rows else 0
+
+    # --- searches over a whole session (the inspector, the command line) ----------------
+
+    async def positions(
+        self,
+        session_id: str,
+        where: EventFilter | None = None,
+        *,
+        first_of_each_job: bool = False,
+        whole_jobs: Collection[str] = (),
+    ) -> array[int]:
+        """The positions of the events ``where`` selects (all, without it), in order.
+
+        With ``first_of_each_job``, of a job's events only its first is selected (but
+        every event of the ``whole_jobs``): a timeline with each job folded into a row.
+        The search runs in the database; the answer is a compact array, as it may hold
+        most of a session's positions.
+
+        Raises:
+            EventLogError: If the log cannot be read (or a pattern is not a regex).
+        """
+        c = events.c
+        terms: list[ColumnElement[bool]] = []
+        if where is not None:
+            terms.append(_condition(where, self.dialect))
+        if first_of_each_job:
+            firsts = (
+                select(func.min(c.seq))
+                .where(c.session_id == session_id, c.job_id.is_not(None))
+                .group_by(c.job_id)
+            )
+            whole = sorted(whole_jobs)
+            terms.append(
+                or_(
+                    c.job_id.is_(None),
+                    c.job_id.in_(whole) if whole else false(),
+                    c.seq.in_(firsts.scalar_subquery()),
+                )
+            )
+        query: Select[Any] = select(c.seq).where(c.session_id == session_id, *terms).order_by(c.seq)
+        found = await self._fetch(query, "search events")
+        return array("q", (row[0] for row in found))
+
+    async def next_match(
+        self,
+        session_id: str,
+        after: int,
+        any_of: Sequence[EventFilter],
+        *,
+        backwards: bool = False,
+        within: EventFilter | None = None,
+    ) -> int | None:
+        """The first position after ``after`` (before it, ``backwards``) that any filter selects.
+
+        ``within`` limits the search to the events it selects too. None if no event
+        matches (or no filter is given).
+
+        Raises:
+            EventLogError: If the log cannot be read (or a pattern is not a regex).
+        """
+        if not any_of:
+            return None
+        c = events.c
+        dialect = self.dialect
+        condition = or_(*(_condition(each, dialect) for each in any_of))
+        if within is not None:
+            condition = and_(condition, _condition(within, dialect))
+        beyond = c.seq < after if backwards else c.seq > after
+        pick = func.max(c.seq) if backwards else func.min(c.seq)
+        found = await self._fetch(
+            select(pick).where(c.session_id == session_id, beyond, condition), "search events"
+        )
+        return int(found[0][0]) if found and found[0][0] is not None else None
+
+    async def positions_caused_by(self, session_id: str, message_ids: Sequence[str]) -> list[int]:
+        """The positions of the events that handlers of ``message_ids`` sent, in order.
+
+        Raises:
+            EventLogError: If the log cannot be read.
+        """
+        return await self._positions_by_index(session_id, events.c.causation_id, message_ids)
+
+    async def positions_of_jobs(self, session_id: str, job_ids: Sequence[str]) -> list[int]:
+        """The positions of the events of the jobs ``job_ids``, in order.
+
+        Raises:
+            EventLogError: If the log cannot be read.
+        """
+        return await self._positions_by_index(session_id, events.c.job_id, job_ids)
+
+    async def job_events(self, session_id: str, start: int, stop: int) -> list[StoredEvent]:
+        """The events with ``start <= seq < stop`` that belong to a job, in order.
+
+        Raises:
+            EventLogError: If the log cannot be read.
+        """
+        c = events.c
+        query = select(*c).where(
+            c.session_id == session_id, c.seq >= start, c.seq < stop, c.job_id.is_not(None)
+        )
+        rows = await self._fetch(query, "read job events")
+        return sorted(map(StoredEvent.from_row, rows), key=lambda event: event.seq)
+
+    async def jobs_starting_with(
+        self, session_id: str, prefix: str, *, limit: int = 2
+    ) -> list[str]:
+        """Ids of the session's jobs starting with ``prefix``, the exact match then the shortest.
+
+        At most ``limit`` of them: two tell whether the prefix names one job.
+
+        Raises:
+            EventLogError: If the log cannot be read.
+        """
+        c = events.c
+        query = (
+            select(c.job_id)
+            .where(
+                c.session_id == session_id,
+                c.job_id.is_not(None),
+                c.job_id.startswith(prefix, autoescape=True),
+            )
+            .group_by(c.job_id)
+            .order_by(func.length(c.job_id), c.job_id)
+            .limit(limit)
+        )
+        async with self._reading("find jobs") as connection:
+            return [str(job_id) for job_id in (await connection.execute(query)).scalars()]
+
+    async def _positions_by_index(
+        self, session_id: str, column: ColumnElement[Any], values: Sequence[str]
+    ) -> list[int]:
+        """The positions whose ``column`` (job or causation id: partial indexes) is a value.
+
+        Positions only, which the index covers: asked for whole rows, SQLite would walk
+        the session's events instead. One value is an equality with ``IS NOT NULL``,
+        which lets SQLite see the partial index applies; several are an ``IN`` alone
+        (with ``IS NOT NULL`` too, SQLite reads the index as a range).
+        """
+        if not values:
+            return []
+        if len(values) == 1:
+            conditions = [column.is_not(None), column == values[0]]
+        else:
+            conditions = [column.in_(list(values))]
+        query = select(events.c.seq).where(events.c.session_id == session_id, *conditions)
+        found = await self._fetch(query, "search events")
+        return sorted(row[0] for row in found)
+
+    # --- deliveries ---------------------------------------------------------------------
+
+    async def deliveries(
+        self, session_id: str, message_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Recorded deliveries (failures, or all with ``record_deliveries="all"``)."""
+        query = select(deliveries).where(deliveries.c.session_id == session_id)
+        if message_id is not None:
+            query = query.where(deliveries.c.message_id == message_id)
+        async with self._reading("read deliveries") as connection:
+            rows = (await connection.execute(query.order_by(deliveries.c.id))).all()
+        return [dict(row._mapping) for row in rows]
+
+    async def delivery_timings(self, session_id: str) -> list[Sequence[Any]]:
+        """The session's recorded deliveries as rows, in the order they were recorded.
+
+        Each row: ``(end_ns, message_id, subscriber, start_ns, error_type, error)``.
+        """
+        columns = deliveries.c
+        query: Select[Any] = (
+            select(
+                columns.end_ns,
+                columns.message_id,
+                columns.subscriber,
+                columns.start_ns,
+                columns.error_type,
+                columns.error,
+            )
+            .where(columns.session_id == session_id)
+            .order_by(columns.id)
+        )
+        return await self._fetch(query, "read deliveries")
+
+    # --- snapshots ----------------------------------------------------------------------
+
+    async def snapshot_before(
+        self, session_id: str, seq: int, *, after: int = -1
+    ) -> SessionState | None:
+        """The latest snapshot taken at or before ``seq`` (and after ``after``), or None.
+
+        ``after`` spares reading one the caller has: a replay holding the state at
+        step 4000 asks only for snapshots taken after it.
+
+        Raises:
+            EventLogError: If the log cannot be read.
+            DecodeError: If the snapshot is not one this pipebus reads.
+        """
+        query = (
+            select(snapshots.c.state)
+            .where(
+                snapshots.c.session_id == session_id,
+                snapshots.c.seq <= seq,
+                snapshots.c.seq > after,
+            )
+            .order_by(snapshots.c.seq.desc())
+            .limit(1)
+        )
+        rows = await self._fetch(query, "read a snapshot")
+        return load(rows[0][0]) if rows else None
+
+    async def save_snapshot(self, session_id: str, state: SessionState) -> None:
+        """Store a snapshot of ``state`` (taken after ``state.events`` events)."""
+        async with self._reading("save a snapshot") as connection:
+            exists = await connection.scalar(
+                select(snapshots.c.seq).where(
+                    snapshots.c.session_id == session_id, snapshots.c.seq == state.events
+                )
+            )
+            if exists is None:
+                await connection.execute(
+                    insert(snapshots).values(
+                        session_id=session_id,
+                        seq=state.events,
+                        created_ns=time.time_ns(),
+                        state=dump(state),
+                    )
+                )
+                await connection.commit()
+
+    async def snapshot_positions(self, session_id: str) -> list[int]:
+        """The positions at which the session has snapshots."""
+        query = (
+            select(snapshots.c.seq)
+            .where(snapshots.c.session_id == session_id)
+            .order_by(snapshots.c.seq)
+        )
+        async with self._reading("list snapshots") as connection:
+            return [int(seq) for seq in (await connection.execute(query)).scalars()]
+
+    # --- reading ------------------------------------------------------------------------
+
+    async def _fetch(self, query: Select[Any], doing: str) -> list[Sequence[Any]]:
+        """The rows of a query; on SQLite read by the driver itself, as plain tuples."""
+        async with self._reading(doing) as connection:
+            if self.dialect == "sqlite":
+                return await fetch_tuples(connection, query)
+            return list((await connection.execute(query)).all())
+
+    @asynccontextmanager
+    async def _reading(self, doing: str) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection whose driver errors become ``EventLogError``s."""
+        try:
+            async with self.engine.connect() as connection:
+                yield connection
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            raise EventLogError(f"cannot {doing} in {self.url}: {reason(exc)}") from exc
+
+
+# --- filters as SQL -----------------------------------------------------------------------
+
+_SPECIAL = re.compile(r"[.^$*+?{}\[\]\\|()]")
+
+
+def _condition(selected: EventFilter, dialect: str) -> ColumnElement[bool]:
+    """The SQL condition on the events table of a filter, for ``dialect``."""
+    c = events.c
+    terms: list[ColumnElement[bool]] = []
+    if selected.type_contains:
+        lowered = func.lower(c.type)
+        terms.append(
+            or_(*(lowered.contains(t.lower(), autoescape=True) for t in selected.type_contains))
+        )
+    if selected.type_sets:
+        terms.append(or_(*(_in_type_set(each) for each in selected.type_sets)))
+    target = func.coalesce(c.target, "")
+    if selected.sources:
+        terms.append(c.source.in_(selected.sources))
+    if selected.targets:
+        terms.append(target.in_(selected.targets))
+    if selected.workers:
+        terms.append(or_(c.source.in_(selected.workers), target.in_(selected.workers)))
+    if selected.job_prefixes:
+        job = func.coalesce(c.job_id, "")
+        terms.append(or_(*(job.startswith(j, autoescape=True) for j in selected.job_prefixes)))
+    if selected.payload_patterns:
+        terms.append(or_(*(_payload_search(p, dialect) for p in selected.payload_patterns)))
+    held = and_(true(), *terms)
+    return not_(held) if selected.invert else held
+
+
+def _in_type_set(types: TypeSet) -> ColumnElement[bool]:
+    names = sorted(types.names)
+    return events.c.type.not_in(names) if types.complement else events.c.type.in_(names)
+
+
+def _payload_search(pattern: str, dialect: str) -> ColumnElement[bool]:
+    """A regex search of the payload; a pattern without special characters is a substring.
+
+    The substring test (``instr`` / ``strpos``) runs in the database's own code; a
+    regex on SQLite calls Python's ``re`` once per row.
+    """
+    if not _SPECIAL.search(pattern):
+        find = func.strpos if dialect == "postgresql" else func.instr
+        return find(events.c.payload, pattern) > 0
+    return events.c.payload.regexp_match(pattern)

@@ -42,22 +42,3 @@ def describe(url: str) -> str:
         user = credentials.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
     return url
-
-
-def split_schema(url: str) -> tuple[str, str | None]:
-    """Take pipebus's ``schema=`` query parameter off a PostgreSQL URL.
-
-    ``postgresql://host/db?schema=logs`` keeps the log's tables in schema ``logs``
-    (created if missing), so several logs can share one database.
-    """
-    if "?" not in url or not url.startswith("postgresql"):
-        return url, None
-    base, query = url.split("?", 1)
-    kept, schema = [], None
-    for part in query.split("&"):
-        key, _, value = part.partition("=")
-        if key == "schema" and value:
-            schema = value
-        elif part:
-            kept.append(part)
-    return (f"{base}?{'&'.join(kept)}" if kept else base), schema

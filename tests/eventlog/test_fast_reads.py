@@ -12,8 +12,8 @@ from pipebus import (
     JobStatus,
 )
 from pipebus.eventlog.rows import FOLD_COLUMNS, fold_envelopes
+from pipebus.eventlog.schema import EVENT_COLUMNS
 from pipebus.eventlog.store import EventLog
-from pipebus.eventlog.writer_child import EVENT_COLUMNS
 from pipebus.projections import fold, jobs
 from pipebus.projections.snapshot import dump, load
 from pipebus.replay.session import FOLDED_TYPES

@@ -29,9 +29,8 @@ from pipebus.core.messages import (
 )
 from pipebus.core.types import JobStatus
 from pipebus.eventlog.rows import event_row
-from pipebus.eventlog.schema import events, sessions
+from pipebus.eventlog.schema import EVENT_COLUMNS, events, sessions
 from pipebus.eventlog.store import EventLog
-from pipebus.eventlog.writer_child import EVENT_COLUMNS
 
 SESSION = "5e55105e" + "0" * 24
 START_NS = 1_790_000_000_000_000_000

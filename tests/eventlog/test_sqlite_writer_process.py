@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 
 from pipebus import BusEndMessage
-from pipebus.eventlog.rows import recordable_row
+from pipebus.eventlog.rows import ERROR_TYPES, recordable_row
+from pipebus.eventlog.schema import EVENT_COLUMNS
+from pipebus.eventlog.sqlite_writer_process import FileWriter
 from pipebus.eventlog.store import EventLog
 from pipebus.eventlog.writer import Batch
-from pipebus.eventlog.writer_child import Writer
 from pipebus.observability import Envelope
 
 SESSION = "writer-child-session"
@@ -73,7 +74,14 @@ def test_checkpoints_copy_the_wal_into_the_file_while_the_writer_goes_on(tmp_pat
     path = tmp_path / "log.db"
     asyncio.run(_new_log(path))
     before = path.stat().st_size
-    writer = Writer(str(path), SESSION, "NORMAL", checkpoint_rows=100)
+    writer = FileWriter(
+        str(path),
+        SESSION,
+        "NORMAL",
+        columns=EVENT_COLUMNS,
+        error_types=ERROR_TYPES,
+        checkpoint_rows=100,
+    )
     try:
         writer.commit([(1, rows(50), [], [])])
         assert path.stat().st_size == before  # under the threshold: all still in the WAL

@@ -1,19 +1,22 @@
 """The writer process of an SQLite log: receives batches over a socket, commits, answers.
 
-Runs as a script of its own (``python writer_child.py --fd N --db PATH ...``; see
-:mod:`pipebus.eventlog.writer_process`), importing only the standard library, so it
-starts in a few tens of milliseconds and never runs application code. Its database
-work never competes with the recording process's event loop for the GIL.
+Runs as a script of its own (``python sqlite_writer_process.py --fd N --db PATH ...``,
+started by :class:`~pipebus.eventlog.sqlite.SqliteWriter`), importing only the standard
+library, so it starts quickly and never runs application code. Its database work never
+competes with the recording process's event loop for the GIL. The events table's
+columns and the types that count as errors come on its command line, from the
+package's one definition of them.
 
 Frames are an 8-byte length then a ``marshal`` dump, both ways (the child runs the
-same interpreter as its parent, and rows hold only strings, numbers, None and bytes;
-marshal writes them five times faster than pickle). A request is
+same interpreter as its parent, and rows hold only strings, numbers, None and bytes,
+which marshal writes faster than pickle). A request is
 ``(ticket, rows, deliveries, snapshots)`` or ``(ticket, "lost", lost, first_seq)``;
 requests already waiting are committed together in one transaction, and each gets
 ``(ticket, last_position, error_text_or_None)``. End of input (the parent closed the
 socket, or died) ends the process once what arrived whole is committed.
 
-The recording process imports this module too, for the layout both sides share.
+The recording process imports this module too, for what both sides share: the frame
+header, and the pragmas every connection to an SQLite log sets.
 """
 
 from __future__ import annotations
@@ -26,32 +29,12 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import chain
 from typing import Any
 
 HEADER = struct.Struct("!Q")
-
-EVENT_COLUMNS = (
-    "session_id",
-    "seq",
-    "message_id",
-    "time_ns",
-    "type",
-    "source",
-    "target",
-    "priority",
-    "local",
-    "job_id",
-    "runner",
-    "remote",
-    "payload",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "causation_id",
-)
-"""The events table's columns, in the order a row holds them."""
+"""The length of the frame that follows."""
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -64,13 +47,8 @@ SQLITE_PRAGMAS = (
 """Set on every connection to an SQLite log (WAL: readers never block the writer)."""
 
 WRITER_CACHE_KB = 8000
-"""The writer's page cache: appends touch only the right edges of the table and its
-indexes, so a quarter of a reader's cache writes as fast, and the process stays small."""
-
-ERROR_TYPES = frozenset(
-    {"BusHandlerErrorMessage", "BusWorkerErrorMessage", "BusWorkerLocalErrorMessage"}
-)
-"""Event types that count as errors of their session."""
+"""The writer's page cache, smaller than a reader's: appends touch only the right edges
+of the table and its indexes, and the process stays small."""
 
 CHECKPOINT_ROWS = 50_000
 """Rows committed between two checkpoints (a few tens of MB of WAL). The writer's own
@@ -80,11 +58,9 @@ its own, while the next batches are inserted (SQLite runs it without the GIL).""
 ROWS_PER_STATEMENT = 50
 """Events per INSERT statement (17 parameters each: 850, under SQLite's limit)."""
 
-_SEQ = EVENT_COLUMNS.index("seq")
-_TYPE = EVENT_COLUMNS.index("type")
-_ONE_ROW = "(" + ", ".join("?" * len(EVENT_COLUMNS)) + ")"
-_INSERT_INTO = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
-_INSERT_MANY = _INSERT_INTO + ", ".join([_ONE_ROW] * ROWS_PER_STATEMENT)
+GROUP_ROWS = 20_000
+"""Most rows of the requests committed together in one transaction."""
+
 _UPDATE_SESSION = (
     "UPDATE sessions SET heartbeat_ns = ?, last_seq = max(last_seq, ?), errors = errors + ? "
     "WHERE id = ?"
@@ -151,16 +127,38 @@ class Channel:
         self._sock.sendall(HEADER.pack(len(body)) + body)
 
 
-class Writer:
-    """The one connection writing the log, and how a group of requests is committed."""
+class FileWriter:
+    """The one connection writing the SQLite file, and how a group of requests is committed.
+
+    Args:
+        path: The SQLite file.
+        session_id: The session the rows belong to.
+        synchronous: ``"NORMAL"`` or ``"FULL"`` (sync every commit to disk).
+        columns: The events table's columns, in the order a row holds them.
+        error_types: The event types that count as errors of the session.
+        checkpoint_rows: Rows committed between two checkpoints.
+    """
 
     def __init__(
-        self, path: str, session_id: str, synchronous: str, checkpoint_rows: int = CHECKPOINT_ROWS
+        self,
+        path: str,
+        session_id: str,
+        synchronous: str,
+        *,
+        columns: Sequence[str],
+        error_types: frozenset[str],
+        checkpoint_rows: int = CHECKPOINT_ROWS,
     ) -> None:
         self._path = path
         self._checkpoint_rows = checkpoint_rows
         self._session_id = session_id
         self._synchronous = synchronous
+        self._seq = list(columns).index("seq")
+        self._type = list(columns).index("type")
+        self._error_types = error_types
+        self._one_row = "(" + ", ".join("?" * len(columns)) + ")"
+        self._insert_into = f"INSERT INTO events ({', '.join(columns)}) VALUES "
+        self._insert_many = self._insert_into + ", ".join([self._one_row] * ROWS_PER_STATEMENT)
         self._connection: sqlite3.Connection | None = None
         self._checkpointer: Checkpointer | None = None
         self._uncheckpointed = 0
@@ -193,6 +191,7 @@ class Writer:
         """Apply every request in one transaction; returns the last position written."""
         connection = self._connect()
         last = 0
+        kind, error_types = self._type, self._error_types
         connection.execute("BEGIN IMMEDIATE")
         try:
             for request in requests:
@@ -200,10 +199,10 @@ class Writer:
                     connection.execute(_MARK_LOST, (request[2], request[3], self._session_id))
                     continue
                 _, rows, deliveries, snapshots = request
-                _insert(connection, rows)
+                self._insert(connection, rows)
                 if rows:
-                    last = max(last, rows[-1][_SEQ])
-                errors = sum(1 for row in rows if row[_TYPE] in ERROR_TYPES)
+                    last = max(last, rows[-1][self._seq])
+                errors = sum(1 for row in rows if row[kind] in error_types)
                 connection.execute(
                     _UPDATE_SESSION, (time.time_ns(), last, errors, self._session_id)
                 )
@@ -223,6 +222,20 @@ class Writer:
             self._uncheckpointed = 0
             self._checkpointer.request()
         return last
+
+    def _insert(self, connection: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        # Many rows per statement: fewer calls, each doing more work in C.
+        whole = len(rows) - len(rows) % ROWS_PER_STATEMENT
+        if whole:
+            width = ROWS_PER_STATEMENT
+            connection.executemany(
+                self._insert_many,
+                [tuple(chain.from_iterable(rows[i : i + width])) for i in range(0, whole, width)],
+            )
+        if whole < len(rows):
+            rest = rows[whole:]
+            statement = self._insert_into + ", ".join([self._one_row] * len(rest))
+            connection.execute(statement, tuple(chain.from_iterable(rest)))
 
 
 class Checkpointer:
@@ -267,21 +280,6 @@ class Checkpointer:
             connection.close()
 
 
-def _insert(connection: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    # Many rows per statement: fewer calls, each doing more work in C.
-    whole = len(rows) - len(rows) % ROWS_PER_STATEMENT
-    if whole:
-        width = ROWS_PER_STATEMENT
-        connection.executemany(
-            _INSERT_MANY,
-            [tuple(chain.from_iterable(rows[i : i + width])) for i in range(0, whole, width)],
-        )
-    if whole < len(rows):
-        rest = rows[whole:]
-        statement = _INSERT_INTO + ", ".join([_ONE_ROW] * len(rest))
-        connection.execute(statement, tuple(chain.from_iterable(rest)))
-
-
 def _groups(channel: Channel, limit: int) -> Iterator[list[tuple[Any, ...]]]:
     """Requests in groups: each one that arrives, plus those already waiting behind it."""
     while (request := channel.read()) is not None:
@@ -296,12 +294,11 @@ def _groups(channel: Channel, limit: int) -> Iterator[list[tuple[Any, ...]]]:
         yield group
 
 
-def serve(sock: socket.socket, path: str, session_id: str, synchronous: str) -> None:
+def serve(sock: socket.socket, writer: FileWriter) -> None:
     """Commit what arrives until the socket closes."""
     channel = Channel(sock)
-    writer = Writer(path, session_id, synchronous)
     try:
-        for group in _groups(channel, limit=20_000):
+        for group in _groups(channel, limit=GROUP_ROWS):
             try:
                 last, error = writer.commit(group), None
             except Exception as exc:  # counted as lost by the parent, which logs it once
@@ -320,8 +317,8 @@ def bind_fast() -> None:
     """Give sqlite3 adapters for None and bools, for this whole process.
 
     Rows hold both; without an adapter of its own, sqlite3 binds each of them through
-    its slow path (0.3 us a value, a third of an insert). Bools are stored as 0 and 1,
-    None as NULL, as without adapters.
+    its slow path, a large part of an insert's cost. Bools are stored as 0 and 1, None
+    as NULL, as without adapters.
     """
     sqlite3.register_adapter(bool, int)
     sqlite3.register_adapter(type(None), _none)
@@ -340,9 +337,22 @@ def main() -> None:
     parser.add_argument("--db", required=True, help="the SQLite file")
     parser.add_argument("--session", required=True)
     parser.add_argument("--synchronous", choices=["NORMAL", "FULL"], default="NORMAL")
+    parser.add_argument(
+        "--columns", required=True, help="the events table's columns, comma-separated"
+    )
+    parser.add_argument(
+        "--error-types", required=True, help="the event types counted as errors, comma-separated"
+    )
     args = parser.parse_args()
     bind_fast()
-    serve(socket.socket(fileno=args.fd), args.db, args.session, args.synchronous)
+    writer = FileWriter(
+        args.db,
+        args.session,
+        args.synchronous,
+        columns=args.columns.split(","),
+        error_types=frozenset(args.error_types.split(",")),
+    )
+    serve(socket.socket(fileno=args.fd), writer)
 
 
 if __name__ == "__main__":
