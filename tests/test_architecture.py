@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,51 @@ def test_every_module_opens_with_a_sentence_saying_what_it_holds() -> None:
         if p.read_text().strip() and ast.get_docstring(ast.parse(p.read_text())) is None
     ]
     assert missing == []
+
+
+def contract_layers() -> list[set[str]]:
+    """The layers of the import-linter contract in pyproject.toml, top first."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (contract,) = config["tool"]["importlinter"]["contracts"]
+    return [{name.strip() for name in layer.split("|")} for layer in contract["layers"]]
+
+
+def package_imports(package: str) -> set[str]:
+    """The layer packages that modules of ``package`` import (TYPE_CHECKING too)."""
+    folder = ROOT / package.replace(".", "/")
+    layers = set().union(*contract_layers())
+    found: set[str] = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                found |= {layer for layer in layers if (name + ".").startswith(layer + ".")}
+    return found - {package}
+
+
+PACKAGES = [
+    name
+    for layer in contract_layers()
+    for name in sorted(layer)
+    if (ROOT / name.replace(".", "/") / "__init__.py").exists()
+]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_package_says_what_it_may_import_and_imports_no_more(package: str) -> None:
+    doc = ast.get_docstring(
+        ast.parse((ROOT / package.replace(".", "/") / "__init__.py").read_text())
+    )
+    assert doc is not None and "May import:" in doc, f"{package} does not say what it may import"
+    stated_text = doc.split("May import:", 1)[1].split("\n\n", 1)[0]
+    stated = set(re.findall(r"(?:pipebus|inspector)(?:\.\w+)?", stated_text))
+    layers = contract_layers()
+    index = next(i for i, layer in enumerate(layers) if package in layer)
+    below = set().union(*layers[index + 1 :])
+    assert stated <= below, f"{package} claims {sorted(stated - below)}, not below it"
+    assert package_imports(package) <= stated, sorted(package_imports(package) - stated)
