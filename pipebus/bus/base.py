@@ -23,6 +23,7 @@ import time
 import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar
 
 from pipebus.bus.context import ActiveDelivery, current_delivery, sending_past_gates
 from pipebus.bus.message_ids import DIGIT_COUNT
@@ -30,6 +31,7 @@ from pipebus.bus.subscriber import BusSubscriber
 from pipebus.bus.subscription import BusSubscription
 from pipebus.bus.taps import BusTap, DeliveryTap, SendGate, TapSet, TraceBridge
 from pipebus.bus.tasks import UsesTaskManager
+from pipebus.core.codec import encode_message
 from pipebus.core.envelope import Envelope
 from pipebus.core.errors import BusError, DuplicateNameError
 from pipebus.core.ids import root_trace_id
@@ -79,6 +81,15 @@ class WorkerBus(UsesTaskManager, ABC):
         runner_name: The runner this bus serves; stamped on every envelope. A runner
             sets it; standalone buses get a generated one.
         session_id: The recording session; a runner sets one per ``run()``.
+    """
+
+    carries_fields_text: ClassVar[bool] = False
+    """Whether the transport carries the codec's text of every published message.
+
+    Then :meth:`send` encodes a published message before stamping it, as it does for
+    every message while a tap needs the text (the event log's recorder), so that a
+    message the codec cannot write is refused by ``send()`` itself. The envelope keeps
+    the text (``fields_json``): the transport and the log use it, nobody encodes again.
     """
 
     def __init__(self, *, runner_name: str | None = None, session_id: str | None = None) -> None:
@@ -239,9 +250,19 @@ class WorkerBus(UsesTaskManager, ABC):
         sender waits if a gate (the event log's back-pressure) asks it to, except
         inside :func:`shutdown_sends`, for the messages that must go out even when a
         strict log has failed.
+
+        Raises:
+            EncodeError: If the message's fields cannot be encoded while something needs
+                their text: a recorder (the event log), or a transport between runners
+                for a published message. Nothing is then stamped, recorded or
+                delivered. On an in-process bus that records nothing, the message is
+                delivered as it is, never encoded.
         """
-        envelope = self.stamp(message)
         delivery = delivery_of(type(message))
+        fields_json = None
+        if self.taps.need_text or (self.carries_fields_text and delivery is Delivery.PUBLISH):
+            fields_json = encode_message(message)
+        envelope = self.stamp(message, fields_json=fields_json)
         if delivery is Delivery.PUBLISH:
             await self.publish_envelope(envelope)
         elif delivery is Delivery.LOCAL:
@@ -255,7 +276,9 @@ class WorkerBus(UsesTaskManager, ABC):
         """Stamp a message for the taps without delivering it (record-only events)."""
         return self.stamp(message)
 
-    def stamp(self, message: BusMessage, *, remote: bool = False) -> Envelope:
+    def stamp(
+        self, message: BusMessage, *, remote: bool = False, fields_json: str | None = None
+    ) -> Envelope:
         """Build the envelope of a message sent on this bus and show it to the taps.
 
         Its trace context: the handler's delivery span is its parent when one is
@@ -263,7 +286,8 @@ class WorkerBus(UsesTaskManager, ABC):
         current); otherwise it starts a trace. A job's messages sent outside any
         handler share one trace, derived from the job id. ``remote`` marks a message
         that arrived from another runner without an envelope (from a bus written to
-        Pipecat's API).
+        Pipecat's API). ``fields_json``: the codec's text of the message's fields, when
+        the sender has encoded them already.
         """
         self._seq = seq = self._seq + 1
         job_id = job_id_of(message)
@@ -297,6 +321,7 @@ class WorkerBus(UsesTaskManager, ABC):
             remote,
             job_id,
             trace_state,
+            fields_json,
         )
         self.taps.show(envelope)
         return envelope

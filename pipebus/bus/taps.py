@@ -23,6 +23,12 @@ class BusTap(Protocol):
     Guarantee asked of implementors: ``on_envelope`` returns quickly, never awaits and
     never blocks on I/O (buffer and hand off instead). An exception it raises is
     logged and counted by the bus, and the message goes on.
+
+    A tap that will need the codec's text of each message's fields (the event log's
+    recorder) says so with a true ``needs_fields_text`` attribute: while it is on the
+    bus, ``send()`` encodes each message before stamping it (a message the codec
+    cannot write is refused there) and the envelope carries the text
+    (``fields_json``), so the tap never encodes a message itself.
     """
 
     def on_envelope(self, envelope: Envelope) -> None:
@@ -85,9 +91,11 @@ class TapSet:
     A tap with an ``envelope_types`` attribute (a tuple of message classes) sees only
     envelopes of those types, subclasses included; the set caches that choice per
     message type, so a message costs one dict lookup plus the taps that want it.
+    ``need_text`` says whether a tap needs the text of the messages' fields.
     """
 
     def __init__(self) -> None:
+        self.need_text = False
         self._taps: list[BusTap] = []
         self._for_type: dict[type, list[BusTap]] = {}
         self.delivery_taps: list[DeliveryTap] = []
@@ -98,13 +106,17 @@ class TapSet:
         """Show envelopes to ``tap`` from now on (once, however often it is added)."""
         if tap not in self._taps:
             self._taps.append(tap)
-            self._for_type = {}
+            self._changed()
 
     def remove(self, tap: BusTap) -> None:
         """Stop showing envelopes to ``tap``."""
         if tap in self._taps:
             self._taps.remove(tap)
-            self._for_type = {}
+            self._changed()
+
+    def _changed(self) -> None:
+        self._for_type = {}
+        self.need_text = any(getattr(tap, "needs_fields_text", False) for tap in self._taps)
 
     def add_delivery(self, tap: DeliveryTap) -> None:
         """Show finished deliveries to ``tap`` from now on."""

@@ -4,13 +4,42 @@ The event log stores a message as its type's wire name plus the JSON of its fiel
 Redis carries the whole envelope (:mod:`pipebus.core.wire`), built on this module.
 
 Only registered types decode (see :mod:`pipebus.core.catalog`); nothing is imported
-because data named it. Field values may be JSON values, dicts and lists of them,
-``bytes``, enums and registered dataclasses (frames). Values JSON cannot hold are
-written as small tagged objects: ``{"$pb": "dc", "t": "TextFrame", "f": {...}}``,
-``{"$pb": "enum", "t": "FrameDirection", "v": 1}``, ``{"$pb": "b", "v": "<base64>"}``.
-Enum fields declared on a message (``status: JobStatus``) come back as the enum.
-Anything else raises :class:`~pipebus.core.errors.EncodeError` or
-:class:`~pipebus.core.errors.DecodeError`, naming the problem.
+because data named it. A value comes back as the type it was sent as. JSON holds
+``str``, ``int`` (any size), ``float``, ``bool``, ``None``, lists and dicts keyed by
+strings as themselves; every other supported value is written as a small tagged
+object, ``{"$pb": <tag>, ...}``:
+
+============================  =========================================================
+``b``, ``ba``                 ``bytes`` (``memoryview`` too), ``bytearray``: base64
+``dt``, ``date``, ``time``    ISO 8601; ``z``: a ``zoneinfo.ZoneInfo``'s key, ``fold``: 1
+``td``                        ``timedelta`` as ``[days, seconds, microseconds]``
+``dec``, ``uuid``             ``Decimal``, ``UUID``, as their strings
+``tuple``, ``set``, ``fset``  ``tuple``, ``set``, ``frozenset``: their items as a list
+``map``                       a dict with keys that are not all strings: ``[[k, v], ...]``
+``float``                     NaN and the infinities (``"nan"``, ``"inf"``, ``"-inf"``),
+                              which JSON has no number for
+``enum``                      a registered enum: wire name ``t`` and value ``v``
+``dc``                        a registered dataclass: wire name ``t`` and fields ``f``
+``worker``                    a worker (``WorkerHandle``), read back as a ``WorkerRef``
+============================  =========================================================
+
+A ``memoryview`` comes back as ``bytes``, a worker as a ``WorkerRef``, a subclass of
+``str``, ``int`` or ``float`` that is not an enum (``numpy.float64``) as the base
+type. Anything else (an unregistered dataclass or enum, a ``NamedTuple``, an
+``OrderedDict``, a datetime in a pytz zone, an arbitrary object, a dict keyed by
+``"$pb"``) raises :class:`~pipebus.core.errors.EncodeError` naming the field path and
+the type; malformed input raises :class:`~pipebus.core.errors.DecodeError` naming the
+problem.
+
+Encoding walks the fields once in Python, building tagged copies only of the
+containers that need them, and leaves the text to the JSON engine (the standard
+library's C encoder and scanner): :func:`_encoder`, :func:`_scan` and
+:func:`_scan_tagged` are all this module asks of it. The walk skips the fields a
+dataclass declares as scalars (``str``, ``int | None``...) or enums: the engine writes
+those as they are (a str or int enum as its value, which the builder reads back as the
+declared enum) and hands what it cannot write itself to the walk. A value of another
+type than declared is written as the engine sees it (a tuple in a ``str`` field comes
+back a list).
 """
 
 from __future__ import annotations
@@ -18,8 +47,15 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import math
 import sys
+import types
+import typing
+import uuid
+import zoneinfo
 from collections.abc import Callable
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -30,64 +66,302 @@ from pipebus.core.messages import BusMessage, WorkerHandle
 TAG = "$pb"
 _TAG_BYTES = TAG.encode()
 
+SCALARS = frozenset({str, int, float, bool, type(None)})
+"""The types JSON holds as themselves (exactly these: subclasses are walked)."""
 
-# --- values -------------------------------------------------------------------------
+
+# --- encoding: one walk that tags what JSON cannot hold --------------------------------
 
 
-def _encode_value(value: Any) -> Any:
-    """``json.dumps(default=...)``: the tagged form of a value JSON cannot hold."""
-    if isinstance(value, Enum):
-        entry = CATALOG.by_class(type(value))
-        if entry is None:
-            raise EncodeError(f"enum {type(value).__qualname__} is not registered with the codec")
-        return {TAG: "enum", "t": entry.wire_name, "v": value.value}
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {TAG: "b", "v": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, WorkerRef):
-        return {TAG: "worker", "name": value.name, "class": value.class_name}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        entry = CATALOG.by_class(type(value))
-        if entry is None:
+def _tag(value: Any) -> Any:
+    """``value`` as JSON data: itself if JSON holds it as it is, else a tagged copy.
+
+    Raises:
+        EncodeError: Naming the type that cannot be written (the caller adds where).
+    """
+    kind = type(value)
+    if kind is dict:
+        return _tag_dict(value)
+    if kind is list:
+        return _tag_list(value)
+    if kind in SCALARS:
+        return value
+    tagger = _TAGGERS.get(kind)
+    if tagger is None:
+        tagger = _tagger_for(kind)
+    return tagger(value)
+
+
+def _tag_dict(value: dict[Any, Any]) -> Any:
+    copy = None
+    for key, item in value.items():
+        if type(key) is not str:
+            return _tag_map(value)
+        kind = type(item)
+        if kind not in SCALARS:
+            new = _tag_dict(item) if kind is dict else _tag(item)
+            if new is not item:
+                if copy is None:
+                    copy = value.copy()
+                copy[key] = new
+    if TAG in value:
+        raise EncodeError(f"the dict key {TAG!r} is reserved by the codec")
+    return value if copy is None else copy
+
+
+def _tag_list(value: list[Any]) -> list[Any]:
+    for item in value:
+        if type(item) not in SCALARS:
+            break
+    else:
+        return value  # the common case: a list of plain values, nothing to copy
+    return [item if type(item) in SCALARS else _tag(item) for item in value]
+
+
+def _items(value: Any) -> list[Any]:
+    return [item if type(item) in SCALARS else _tag(item) for item in value]
+
+
+def _tag_map(value: dict[Any, Any]) -> dict[str, Any]:
+    return {
+        TAG: "map",
+        "v": [
+            [
+                key if type(key) in SCALARS else _tag(key),
+                item if type(item) in SCALARS else _tag(item),
+            ]
+            for key, item in value.items()
+        ],
+    }
+
+
+def _tag_fields(values: dict[str, Any], walked: tuple[str, ...], owned: bool) -> dict[str, Any]:
+    """A dataclass's field values as JSON data: the fields in ``walked`` walked.
+
+    The other fields are declared as scalars or enums; what they hold is written by the
+    JSON engine (through :func:`_tag` for what it cannot write itself). ``owned``:
+    ``values`` is the caller's copy, which may be changed in place.
+    """
+    copy = values if owned else None
+    for name in walked:
+        item = values[name]
+        if type(item) not in SCALARS:
+            new = _tag(item)
+            if new is not item:
+                if copy is None:
+                    copy = values.copy()
+                copy[name] = new
+    return values if copy is None else copy
+
+
+def _tag_bytes(value: bytes | memoryview) -> dict[str, Any]:
+    return {TAG: "b", "v": base64.b64encode(value).decode("ascii")}
+
+
+def _tag_bytearray(value: bytearray) -> dict[str, Any]:
+    return {TAG: "ba", "v": base64.b64encode(value).decode("ascii")}
+
+
+def _tag_clock(tag: str, value: datetime | time) -> dict[str, Any]:
+    """A datetime or time: its ISO text, and what that text cannot say of its zone."""
+    tagged: dict[str, Any] = {TAG: tag, "v": value.isoformat()}
+    zone = value.tzinfo
+    if zone is not None:
+        kind = type(zone)
+        if kind is zoneinfo.ZoneInfo:
+            key: str | None = zone.key  # type: ignore[attr-defined]
+            if key is None:
+                raise EncodeError(
+                    f"cannot encode a {_CLOCKS[tag]} in a ZoneInfo made without a key"
+                )
+            tagged["z"] = key
+        elif kind is not timezone:
             raise EncodeError(
-                f"dataclass {type(value).__qualname__} is not registered with the codec: "
-                "subclass Frame or call pipebus.register_type() on it"
+                f"cannot encode a {_CLOCKS[tag]} whose tzinfo is a {kind.__qualname__}: "
+                "use datetime.timezone or zoneinfo.ZoneInfo"
             )
-        return {TAG: "dc", "t": entry.wire_name, "f": field_values(value)}
-    if isinstance(value, WorkerHandle):
-        return {TAG: "worker", "name": value.name, "class": type(value).__qualname__}
-    raise EncodeError(f"cannot encode a value of type {type(value).__qualname__}")
+        else:
+            offset = zone.utcoffset(None)
+            if offset is not None and offset % _SECOND:  # fromisoformat would drop them
+                tagged["us"] = offset // _MICROSECOND
+    if value.fold:
+        tagged["fold"] = 1
+    return tagged
 
 
-_ENCODER = json.JSONEncoder(
-    separators=(",", ":"), ensure_ascii=False, default=_encode_value, check_circular=False
-)
-"""Built once: ``json.dumps`` with these options would build an encoder on every call.
-Without the circularity check a cycle ends in RecursionError, which becomes an EncodeError."""
+_CLOCKS = {"dt": "datetime", "time": "time"}
+_SECOND = timedelta(seconds=1)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _tag_enum(value: Enum) -> dict[str, Any]:
+    entry = CATALOG.by_class(type(value))
+    if entry is None or entry.kind != "enum":
+        raise EncodeError(
+            f"enum {type(value).__qualname__} is not registered with the codec: "
+            "call pipebus.register_type() on it"
+        )
+    raw = value._value_
+    return {TAG: "enum", "t": entry.wire_name, "v": raw if type(raw) in SCALARS else _tag(raw)}
+
+
+def _tag_dataclass(value: Any) -> dict[str, Any]:
+    cls = type(value)
+    entry = CATALOG.by_class(cls)
+    if entry is None:
+        raise EncodeError(
+            f"dataclass {cls.__qualname__} is not registered with the codec: "
+            "subclass Frame or call pipebus.register_type() on it"
+        )
+    if entry.kind != "value":
+        raise EncodeError(f"a {cls.__qualname__} message cannot be sent inside another message")
+    walked = _walked.get(cls)
+    if walked is None:
+        walked = _walked_fields(cls)
+    return {TAG: "dc", "t": entry.wire_name, "f": _tag_fields(field_values(value), walked, True)}
+
+
+def _tag_worker(value: Any) -> dict[str, Any]:
+    if type(value) is WorkerRef:
+        return {TAG: "worker", "name": value.name, "class": value.class_name}
+    return {TAG: "worker", "name": value.name, "class": type(value).__qualname__}
+
+
+def _refuse(value: Any) -> Any:
+    kind = type(value)
+    for base in (dict, list, tuple, set, frozenset):
+        if isinstance(value, base):
+            raise EncodeError(
+                f"cannot encode a value of type {kind.__qualname__} (a {base.__name__} "
+                f"subclass): it would come back as a plain {base.__name__}; send a "
+                f"{base.__name__} or a registered dataclass"
+            )
+    raise EncodeError(
+        f"cannot encode a value of type {kind.__qualname__}: send JSON values, bytes, "
+        "dates and times, Decimal, UUID, tuples, sets, or a dataclass or enum "
+        "registered with pipebus.register_type()"
+    )
+
+
+_TAGGERS: dict[type, Callable[[Any], Any]] = {
+    bytes: _tag_bytes,
+    bytearray: _tag_bytearray,
+    memoryview: _tag_bytes,
+    datetime: lambda v: _tag_clock("dt", v),
+    date: lambda v: {TAG: "date", "v": v.isoformat()},
+    time: lambda v: _tag_clock("time", v),
+    timedelta: lambda v: {TAG: "td", "v": [v.days, v.seconds, v.microseconds]},
+    Decimal: lambda v: {TAG: "dec", "v": str(v)},
+    uuid.UUID: lambda v: {TAG: "uuid", "v": str(v)},
+    tuple: lambda v: {TAG: "tuple", "v": _items(v)},
+    set: lambda v: {TAG: "set", "v": _items(v)},
+    frozenset: lambda v: {TAG: "fset", "v": _items(v)},
+}
+"""How to tag a value, by its exact type; filled in for other types as they are met."""
+
+
+def _tagger_for(kind: type) -> Callable[[Any], Any]:
+    """How to tag a value of a type met for the first time (kept once it is known)."""
+    tagger: Callable[[Any], Any]
+    if issubclass(kind, Enum):
+        tagger = _tag_enum
+    elif issubclass(kind, WorkerHandle) or kind is WorkerRef:
+        tagger = _tag_worker
+    elif dataclasses.is_dataclass(kind):
+        tagger = _tag_dataclass
+    elif issubclass(kind, (str, int, float)):
+        tagger = next(base for base in (str, int, float) if issubclass(kind, base))
+    else:
+        return _refuse  # not kept: the type may be registered later
+    _TAGGERS[kind] = tagger
+    return tagger
+
+
+def _tag_floats(value: Any) -> Any:
+    """JSON data with NaN and the infinities tagged, which JSON has no number for."""
+    kind = type(value)
+    if kind is float:
+        if math.isfinite(value):
+            return value
+        return {TAG: "float", "v": "nan" if value != value else ("inf" if value > 0 else "-inf")}
+    if kind is dict:
+        return {key: _tag_floats(item) for key, item in value.items()}
+    if kind is list:
+        return [_tag_floats(item) for item in value]
+    return value
+
+
+def _encoder(default: Callable[[Any], Any]) -> Callable[[Any], str]:
+    """The JSON engine's encoder, built once (``json.dumps`` builds one on every call).
+
+    What it cannot write by itself (in a field declared as a scalar) it hands to
+    ``default``. Without the circularity check a cycle ends in RecursionError, which
+    becomes an EncodeError.
+    """
+    encoder = json.JSONEncoder(
+        separators=(",", ":"),
+        ensure_ascii=False,
+        check_circular=False,
+        allow_nan=False,
+        default=default,
+    )
+    return encoder.encode
+
+
+_encode = _encoder(_tag)
+_encode_floats = _encoder(lambda value: _tag_floats(_tag(value)))
+
+
+def _dump(data: Any) -> str:
+    """The text of JSON data (what the walk made)."""
+    try:
+        return _encode(data)
+    except ValueError:  # a NaN or an infinity, rare: tagged, so the text stays JSON
+        return _encode_floats(_tag_floats(data))
 
 
 def dumps_tagged(value: Any, what: str) -> str:
     """The JSON text of ``value``, or an EncodeError that starts with ``what``."""
     try:
-        text = _ENCODER.encode(value)
-        if TAG in text:
-            _refuse_tag_keys(value)
-    except (EncodeError, TypeError, ValueError, RecursionError) as exc:
+        return _dump(_tag(value))
+    except EncodeError as exc:
+        where = _where(value, "")
+        raise EncodeError(f"{what}: {where}: {exc}" if where else f"{what}: {exc}") from None
+    except RecursionError as exc:
         raise EncodeError(f"{what}: {exc}") from None
-    return text
 
 
-def _refuse_tag_keys(value: Any) -> None:
-    """A dict keyed by the tag would read back as a tagged value, so it cannot be written."""
-    if isinstance(value, dict):
-        if TAG in value:
-            raise EncodeError(f"the dict key {TAG!r} is reserved by the codec")
-        for item in value.values():
-            _refuse_tag_keys(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _refuse_tag_keys(item)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        _refuse_tag_keys(field_values(value))
+def _where(value: Any, path: str) -> str:
+    """The path in ``value`` to what cannot be written (the error's rare path: walks again)."""
+    for label, child in _children(value):
+        if _refused(child):
+            return _where(child, path + label)
+    return path
+
+
+def _refused(value: Any) -> bool:
+    try:
+        _dump(_tag(value))  # the walk, and the JSON engine for fields declared as scalars
+    except (EncodeError, RecursionError):
+        return True
+    return False
+
+
+def _children(value: Any) -> list[tuple[str, Any]]:
+    """The parts of a value the walk tags one by one, each with its label in a path."""
+    kind = type(value)
+    if kind is dict:
+        if all(type(key) is str for key in value):
+            return [(f"[{key!r}]", item) for key, item in value.items()]
+        keys = [(f" (the key {key!r})", key) for key in value]
+        return keys + [(f"[{key!r}]", item) for key, item in value.items()]
+    if kind in (list, tuple, set, frozenset):
+        return [(f"[{index}]", item) for index, item in enumerate(value)]
+    if isinstance(value, Enum):
+        return [(".value", value.value)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [(f".{name}", item) for name, item in field_values(value).items()]
+    return []
 
 
 def field_values(value: Any) -> dict[str, Any]:
@@ -109,27 +383,153 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return names
 
 
+_walked: dict[type, tuple[str, ...]] = {}
+
+
+def _walked_fields(cls: type) -> tuple[str, ...]:
+    """The fields of dataclass ``cls`` that the walk must look into, found once.
+
+    Every field but those declared as scalars (``str``, ``int | None``...) or as an
+    enum: JSON writes those as they are, and the builder reads a declared enum back.
+    """
+    namespace = vars(sys.modules.get(cls.__module__, sys))
+    walked = _walked[cls] = tuple(
+        f.name for f in dataclasses.fields(cls) if not _declared(f.type, namespace)[0]
+    )
+    return walked
+
+
+def _declared(annotation: Any, namespace: dict[str, Any]) -> tuple[bool, type[Enum] | None]:
+    """Whether a declared type is plain (scalars and one enum at most), and its enum.
+
+    Names in a string annotation resolve in the class's module, never by importing.
+    """
+    parts = _union_parts(annotation, namespace)
+    enums = [part for part in parts if isinstance(part, type) and issubclass(part, Enum)]
+    plain = len(enums) <= 1 and all(part in _SCALAR_TYPES or part in enums for part in parts)
+    return plain, enums[0] if enums else None
+
+
+_SCALAR_TYPES = (str, int, float, bool, type(None), None)
+_SCALAR_NAMES = {"str": str, "int": int, "float": float, "bool": bool, "None": type(None)}
+
+
+def _union_parts(annotation: Any, namespace: dict[str, Any]) -> list[Any]:
+    if isinstance(annotation, str):
+        names = [name.strip() for name in annotation.split("|")]
+        return [_SCALAR_NAMES.get(name) or namespace.get(name, name) for name in names]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [part for arg in typing.get_args(annotation) for part in _union_parts(arg, {})]
+    return [annotation]
+
+
+# --- decoding ---------------------------------------------------------------------------
+
+
+def _list(value: Any) -> list[Any]:
+    if type(value) is not list:
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _text(value: Any) -> str:
+    if type(value) is not str:
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _zoned(value: Any, obj: dict[str, Any]) -> Any:
+    """A parsed datetime or time with the zone, offset and fold its tag carries."""
+    key, micros, fold = obj.get("z"), obj.get("us"), obj.get("fold", 0)
+    if fold not in (0, 1) or type(fold) is bool:
+        raise ValueError(f"fold must be 0 or 1, got {fold!r}")
+    if key is not None:
+        value = value.replace(tzinfo=zoneinfo.ZoneInfo(_text(key)))
+    elif micros is not None:
+        value = value.replace(tzinfo=timezone(_int(micros) * _MICROSECOND))
+    return value.replace(fold=1) if fold else value
+
+
+def _untag_float(obj: dict[str, Any]) -> float:
+    value = obj["v"]
+    if value not in ("nan", "inf", "-inf"):
+        raise ValueError(f"{value!r} is not nan, inf or -inf")
+    return float(value)
+
+
+def _untag_timedelta(obj: dict[str, Any]) -> timedelta:
+    parts = _list(obj["v"])
+    if len(parts) != 3:
+        raise ValueError("expected [days, seconds, microseconds]")
+    days, seconds, microseconds = map(_int, parts)
+    return timedelta(days, seconds, microseconds)
+
+
+def _untag_map(obj: dict[str, Any]) -> dict[Any, Any]:
+    out = {}
+    for pair in _list(obj["v"]):
+        if type(pair) is not list or len(pair) != 2:
+            raise ValueError("each item must be a [key, value] pair")
+        out[pair[0]] = pair[1]
+    return out
+
+
+_UNTAGGERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "ba": lambda o: bytearray(base64.b64decode(o["v"], validate=True)),
+    "dt": lambda o: _zoned(datetime.fromisoformat(o["v"]), o),
+    "date": lambda o: date.fromisoformat(o["v"]),
+    "time": lambda o: _zoned(time.fromisoformat(o["v"]), o),
+    "td": _untag_timedelta,
+    "dec": lambda o: Decimal(_text(o["v"])),
+    "uuid": lambda o: uuid.UUID(_text(o["v"])),
+    "tuple": lambda o: tuple(_list(o["v"])),
+    "set": lambda o: set(_list(o["v"])),
+    "fset": lambda o: frozenset(_list(o["v"])),
+    "map": _untag_map,
+    "float": _untag_float,
+    "worker": lambda o: WorkerRef(name=str(o.get("name")), class_name=str(o.get("class"))),
+}
+"""How to read each tag back but the three :func:`_decode_tagged` reads itself (``b``,
+``dc``, ``enum``); nothing else is ever read."""
+
+_TAG_NOUNS = {"b": "bytes", "dc": "dataclass", "ba": "bytearray", "dt": "datetime"}
+_TAG_NOUNS |= {"td": "timedelta", "dec": "Decimal", "uuid": "UUID", "fset": "frozenset"}
+
+
 def _decode_tagged(obj: dict[str, Any]) -> Any:
     """``json.loads(object_hook=...)``: turn tagged objects back into values."""
     tag = obj.get(TAG)
     if tag is None:
         return obj
-    if tag == "b":
-        try:
+    try:
+        # The tags of frames (their bytes, direction and class) first, without a lookup.
+        if tag == "b":
             return base64.b64decode(obj["v"], validate=True)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise DecodeError(f"bad bytes value: {exc}") from None
-    if tag == "enum":
-        cls = registered_type(obj.get("t"), "enum")
-        try:
-            return cls(obj.get("v"))
-        except (ValueError, TypeError):
-            raise DecodeError(f"{obj.get('v')!r} is not a value of enum {obj.get('t')}") from None
-    if tag == "dc":
-        return build_value(registered_type(obj.get("t"), "value"), obj.get("f"), str(obj.get("t")))
-    if tag == "worker":
-        return WorkerRef(name=str(obj.get("name")), class_name=str(obj.get("class")))
-    raise DecodeError(f"unknown tagged value {tag!r}")
+        if tag == "dc":
+            name = obj.get("t")
+            return build_value(registered_type(name, "value"), obj.get("f"), str(name))
+        if tag == "enum":
+            cls = registered_type(obj.get("t"), "enum")
+            try:
+                return cls(obj.get("v"))
+            except (ValueError, TypeError):
+                raise DecodeError(
+                    f"{obj.get('v')!r} is not a value of enum {obj.get('t')}"
+                ) from None
+        untag = _UNTAGGERS.get(tag) if type(tag) is str else None
+        if untag is None:
+            raise DecodeError(f"unknown tagged value {tag!r}")
+        return untag(obj)
+    except DecodeError:
+        raise
+    except (KeyError, ValueError, TypeError, ArithmeticError, OSError) as exc:
+        raise DecodeError(f"bad {_TAG_NOUNS.get(tag, tag)} value: {exc}") from None
 
 
 def registered_type(name: object, kind: str) -> type:
@@ -159,15 +559,60 @@ def encode_message(message: BusMessage) -> str:
     """The JSON text of a message's fields.
 
     Raises:
-        EncodeError: If the message's type is not registered or a field cannot be written.
+        EncodeError: If the message's type is not registered or a field cannot be
+            written (the error names the field's path and the value's type).
     """
     cls = type(message)
+    plan = _message_plans.get(cls)
+    if plan is None:
+        plan = _message_plan(cls)
+    walked, count = plan
+    values = getattr(message, "__dict__", None)  # read as it is: the walk copies on change
+    if values is None or len(values) != count:
+        values = field_values(message)
+    try:
+        # _tag_fields and _dump, inlined: this is the send path.
+        copy = None
+        for name in walked:
+            item = values[name]
+            kind = type(item)
+            if kind is dict:
+                new = _tag_dict(item)
+            elif kind in SCALARS:
+                continue
+            else:
+                new = _tag(item)
+            if new is not item:
+                if copy is None:
+                    copy = values.copy()
+                copy[name] = new
+        data = values if copy is None else copy
+        try:
+            return _encode(data)
+        except ValueError:
+            return _encode_floats(_tag_floats(data))
+    except EncodeError as exc:
+        raise EncodeError(f"{cls.__name__}: {_where_in_fields(values)}: {exc}") from None
+    except RecursionError as exc:
+        raise EncodeError(f"{cls.__name__}: {exc}") from None
+
+
+_message_plans: dict[type, tuple[tuple[str, ...], int]] = {}
+
+
+def _message_plan(cls: type) -> tuple[tuple[str, ...], int]:
+    """A registered message type's walked fields and number of fields, found once."""
     if CATALOG.by_class(cls) is None:
         raise EncodeError(f"message type {cls.__qualname__} is not registered")
-    values = getattr(message, "__dict__", None)  # read as it is: encoding copies nothing
-    if values is None or len(values) != len(_field_names(cls)):
-        values = field_values(message)
-    return dumps_tagged(values, cls.__name__)
+    plan = _message_plans[cls] = (_walked_fields(cls), len(_field_names(cls)))
+    return plan
+
+
+def _where_in_fields(values: dict[str, Any]) -> str:
+    for name, item in values.items():
+        if _refused(item):
+            return _where(item, name)
+    return "fields"
 
 
 def wire_name(message_type: type) -> str:
@@ -347,11 +792,9 @@ def _enum_fields(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> dict[
     namespace = vars(sys.modules.get(cls.__module__, sys))
     found: dict[str, type[Enum]] = {}
     for field in fields:
-        annotation = field.type
-        if isinstance(annotation, str):
-            annotation = namespace.get(annotation.split("|")[0].strip())
-        if isinstance(annotation, type) and issubclass(annotation, Enum):
-            found[field.name] = annotation
+        enum = _declared(field.type, namespace)[1]
+        if enum is not None:
+            found[field.name] = enum
     return found
 
 

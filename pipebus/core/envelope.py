@@ -13,8 +13,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pipebus.core.messages import BusMessage
 
-ENVELOPE_VERSION = 1
-"""Version of the envelope layout; the codec refuses envelopes newer than this."""
+ENVELOPE_VERSION = 2
+"""Version of the envelope layout and of the codec's tags; newer envelopes are refused.
+
+1: the first. 2: payload values keep their types (datetimes, Decimal, UUID, tuples,
+sets, dicts keyed by other than strings, str and int enums, NaN: new tags, which a
+version 1 reader would not know). A version 1 envelope, like a field text recorded
+by a version 1 pipebus, reads unchanged: its tags are a subset of version 2's."""
 
 
 # Not frozen: one is built per message on the hot path, and a frozen dataclass

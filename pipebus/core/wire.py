@@ -8,6 +8,7 @@ there is no sampled flag to carry), and ``tracestate`` travels as it came.
 What comes off the wire is checked strictly: anything that is not a valid envelope
 of a registered type, or is too large, or from a newer envelope version, raises
 :class:`~pipebus.core.errors.DecodeError` naming the problem, never another exception.
+Envelopes of earlier versions decode as they always did (see ``ENVELOPE_VERSION``).
 """
 
 from __future__ import annotations

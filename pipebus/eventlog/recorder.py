@@ -67,6 +67,10 @@ class Recorder:
             (group commit); a flush, sync durability or a filling buffer cut it short.
     """
 
+    needs_fields_text = True
+    """The bus encodes each message as it is sent (and refuses one the codec cannot
+    write); the encoder here only turns the envelope's text into a row."""
+
     def __init__(
         self,
         log: EventLog,

@@ -63,6 +63,10 @@ class RedisTransportBus(WorkerBus):
         ValueError: If the heartbeat timeout is not longer than the interval.
     """
 
+    carries_fields_text: ClassVar[bool] = True
+    """Every published message crosses Redis as the codec's text: ``send()`` encodes it
+    first (and refuses one the codec cannot write), wherever its target lives."""
+
     replays_gaps: ClassVar[bool] = False
     """Whether what was published while the reader was cut off is read afterwards."""
 

@@ -146,16 +146,30 @@ class JobClient:
         self.groups[group.job_id] = group
         if deadline is not None:
             group.time_out_at(deadline, self._timed_out)
-        for worker in names:
-            await host.send_bus_message(
-                BusJobRequestMessage(
-                    source=host.name,
-                    target=worker,
-                    job_id=group.job_id,
-                    job_name=params.name,
-                    payload=params.payload,
+        sent = 0
+        try:
+            for worker in names:
+                await host.send_bus_message(
+                    BusJobRequestMessage(
+                        source=host.name,
+                        target=worker,
+                        job_id=group.job_id,
+                        job_name=params.name,
+                        payload=params.payload,
+                    )
                 )
-            )
+                sent += 1
+        except BaseException as error:
+            # A request the bus refused (a payload it cannot encode) must not leave a
+            # group waiting for answers, nor a timeout that later cancels nothing.
+            if sent:
+                await asyncio.shield(
+                    self.cancel_group(group.job_id, f"sending the request failed: {error}")
+                )
+            else:
+                self.groups.pop(group.job_id, None)
+                group.fail(f"the request could not be sent: {error}")
+            raise
         return group
 
     async def request_job(self, worker_name: str, params: JobParams) -> str:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from pipebus import BusMessage, EncodeError
 from pipebus.core.codec import encode_message
+from pipebus.core.envelope import ENVELOPE_VERSION
 from pipebus.core.wire import decode_envelope, encode_envelope
 from pipebus.eventlog.rows import recordable_row
 from pipebus.observability import Envelope
@@ -119,7 +120,7 @@ def test_the_hand_written_header_is_the_json_the_codec_would_write(
             ).encode()
         return
     header = {
-        "v": 1,
+        "v": ENVELOPE_VERSION,
         "type": "BusJobResponseMessage",
         "id": message_id,
         "session": session,

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from pipebus.core.envelope import ENVELOPE_VERSION
 from pipebus.core.errors import DecodeError, TransportError
 from pipebus.core.wire import MAX_ENVELOPE_BYTES
 from pipebus.transports.connection import Backoff
@@ -37,7 +38,7 @@ def envelope_like(**changes: object) -> bytes:
         (b"{truncated", "not_json"),
         (b"[1, 2, 3]", "not_an_envelope"),
         (b'{"hello": "world"}', "not_an_envelope"),
-        (envelope_like(v=2), "newer_version"),
+        (envelope_like(v=ENVELOPE_VERSION + 1), "newer_version"),
         (envelope_like(type="os.system"), "unknown_type"),
         (envelope_like(type="Frame"), "unknown_type"),  # registered, but not a message
         (envelope_like(msg={"source": 3, "nonsense": True}), "bad_fields"),

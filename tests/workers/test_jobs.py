@@ -15,6 +15,7 @@ from pipebus import (
     BusJobResponseMessage,
     BusJobUpdateMessage,
     BusJobUpdateRequestMessage,
+    EncodeError,
     JobError,
     JobEvent,
     JobGroupError,
@@ -478,3 +479,17 @@ async def test_a_subclass_of_a_built_in_message_is_handled_as_its_nearest_base()
     await until(lambda: len(seen) == 2)
     assert seen == [first, second]
     assert worker.active_jobs == {"j1": first, "j2": second}
+
+
+async def test_a_job_whose_request_cannot_be_sent_leaves_no_group_behind(
+    runner: WorkerRunner,
+) -> None:
+    requester = Requester("req")
+    await runner.add_workers(requester, Echo("echo"))
+    async with running(runner):
+        with pytest.raises(EncodeError, match=r"payload\['x'\]"):
+            async with requester.job("echo", payload={"x": complex(1, 2)}, timeout=0.2):
+                pass
+        assert requester.job_groups == {}
+        await asyncio.sleep(0.3)  # past the timeout: nothing fires for the dropped group
+        assert requester.job_groups == {}
