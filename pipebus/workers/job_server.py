@@ -155,12 +155,7 @@ class JobServer:
         Raises:
             WorkerError: If there is no active job ``job_id``.
         """
-        request = self._request_of(job_id, "stream")
-        await self._host.send_bus_message(
-            BusJobStreamStartMessage(
-                source=self._host.name, target=request.source, job_id=job_id, data=data
-            )
-        )
+        await self._stream(BusJobStreamStartMessage, job_id, data)
 
     async def stream_data(self, job_id: str, data: dict[str, Any] | None) -> None:
         """Send one chunk of a streamed result.
@@ -168,12 +163,7 @@ class JobServer:
         Raises:
             WorkerError: If there is no active job ``job_id``.
         """
-        request = self._request_of(job_id, "stream")
-        await self._host.send_bus_message(
-            BusJobStreamDataMessage(
-                source=self._host.name, target=request.source, job_id=job_id, data=data
-            )
-        )
+        await self._stream(BusJobStreamDataMessage, job_id, data)
 
     async def stream_end(self, job_id: str, data: dict[str, Any] | None) -> None:
         """End the stream; this completes the job.
@@ -181,12 +171,23 @@ class JobServer:
         Raises:
             WorkerError: If there is no active job ``job_id``.
         """
+        await self._stream(BusJobStreamEndMessage, job_id, data, completes=True)
+
+    async def _stream(
+        self,
+        message_type: type[BusJobStreamStartMessage]
+        | type[BusJobStreamDataMessage]
+        | type[BusJobStreamEndMessage],
+        job_id: str,
+        data: dict[str, Any] | None,
+        *,
+        completes: bool = False,
+    ) -> None:
         request = self._request_of(job_id, "stream")
-        self.jobs.pop(job_id, None)
+        if completes:
+            self.jobs.pop(job_id, None)
         await self._host.send_bus_message(
-            BusJobStreamEndMessage(
-                source=self._host.name, target=request.source, job_id=job_id, data=data
-            )
+            message_type(source=self._host.name, target=request.source, job_id=job_id, data=data)
         )
 
     async def _refuse(self, request: BusJobRequestMessage, error: str) -> None:
