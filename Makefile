@@ -40,12 +40,15 @@ $(BENCH_VENV)/.installed:
 	$(BENCH_VENV)/bin/pip install --quiet 'pipecat-ai==$(PIPECAT_VERSION)' 'redis[hiredis]>=5'
 	touch $@
 
-# Redis at $$PIPEBUS_BENCH_REDIS (default redis://127.0.0.1:6379/0) for benchmarks.over_redis.
+# Redis at $$PIPEBUS_BENCH_REDIS (default redis://127.0.0.1:6379/0) for benchmarks.over_redis;
+# PostgreSQL at $$PIPEBUS_BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432/test).
+PIPEBUS_BENCH_POSTGRES ?= postgresql://postgres@127.0.0.1:5432/test
 bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python -m benchmarks.run --pipecat-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.tracing --pipecat-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.over_redis --pipecat-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.eventlog
+	$(BIN)/python -m benchmarks.eventlog --postgres $(PIPEBUS_BENCH_POSTGRES)
 	$(BIN)/python -m benchmarks.sqlite_indexes
 	$(BIN)/python -m benchmarks.inspector
 	$(BIN)/python -m benchmarks.readme

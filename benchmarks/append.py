@@ -16,10 +16,17 @@ peak RSS of the log's writer process (all of it: it exists only to record). The 
 is reopened afterwards to check that every event was stored. The log's own append
 rate, without the bus and the encoding, is :mod:`benchmarks.append_log`.
 
-    python -m benchmarks.append [--events 1000000] [--counter]
+``--postgres URL`` records into that PostgreSQL log instead (give it a schema of its
+own, ``?schema=``; the tables must exist), a session of this runner's own; ``--wait``
+makes it say ``ready`` on stdout once the runner runs and start sending when a line
+comes on stdin, so that several runners start at once
+(:mod:`benchmarks.eventlog_postgres`). The times are also given as wall-clock
+seconds (``start_wall``, ``end_wall``) to combine runners.
 
-Prints one JSON object. ``python -m benchmarks.eventlog`` runs it and compares with
-the goals.
+    python -m benchmarks.append [--events 1000000] [--counter] [--postgres URL] [--wait]
+
+Prints one JSON object (with ``--wait``: after the ``ready`` line).
+``python -m benchmarks.eventlog`` runs it and compares with the goals.
 """
 
 from __future__ import annotations
@@ -36,7 +43,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import child_peak_rss_mb, peak_rss_mb, reset_peak_rss, rss_mb
+from benchmarks.common import (
+    child_peak_rss_mb,
+    peak_rss_mb,
+    ready_then_wait,
+    reset_peak_rss,
+    rss_mb,
+)
 from pipebus import BaseWorker, BusDataMessage, BusMessage, WorkerRunner
 from pipebus.eventlog.store import EventLog
 
@@ -73,9 +86,12 @@ def sample(i: int) -> Sample:
     )
 
 
-async def measure(events: int, counter: bool, directory: Path) -> dict[str, Any]:
+async def measure(
+    events: int, counter: bool, directory: Path, postgres: str | None = None, wait: bool = False
+) -> dict[str, Any]:
     path = directory / "events.db"
-    runner = WorkerRunner(handle_sigint=False, event_log=path)
+    location: str | Path = postgres or path
+    runner = WorkerRunner(handle_sigint=False, event_log=location)
     counting = Counter("consumer", events) if counter else None
     if counting is not None:
         await runner.add_workers(counting)
@@ -89,8 +105,10 @@ async def measure(events: int, counter: bool, directory: Path) -> dict[str, Any]
     peak_reset = reset_peak_rss()
     bus = runner.bus
     already = recorder.written
+    if wait:
+        await ready_then_wait()
 
-    start = time.perf_counter()
+    start, start_wall, cpu = time.perf_counter(), time.time(), time.process_time()
     for i in range(events):
         await bus.send(sample(i))
     sent = time.perf_counter()
@@ -98,14 +116,14 @@ async def measure(events: int, counter: bool, directory: Path) -> dict[str, Any]
         await counting.done.wait()
     handled = time.perf_counter()
     await runner.flush()
-    end = time.perf_counter()
+    end, end_wall, cpu = time.perf_counter(), time.time(), time.process_time() - cpu
 
     peak, after, writer_peak = peak_rss_mb(), rss_mb(), child_peak_rss_mb()
     written, most_buffered, session = recorder.written - already, recorder.most_buffered, ""
     session = runner.session_id
     await runner.cancel()
     await task
-    async with await EventLog.open(path) as log:
+    async with await EventLog.open(location) as log:
         stored = await log.count(session)
     return {
         "events": events,
@@ -115,6 +133,9 @@ async def measure(events: int, counter: bool, directory: Path) -> dict[str, Any]
         "handled_s": handled - start,
         "flush_s": end - handled,
         "total_s": end - start,
+        "start_wall": start_wall,
+        "end_wall": end_wall,
+        "cpu_s": cpu,
         "written": written,
         "stored": stored,
         "most_buffered": most_buffered,
@@ -122,23 +143,27 @@ async def measure(events: int, counter: bool, directory: Path) -> dict[str, Any]
         "rss_peak_growth_mb": peak - base if peak_reset else None,
         "rss_end_growth_mb": after - base,
         "writer_rss_peak_mb": writer_peak,
-        "db_mb": path.stat().st_size / 2**20,
+        "db_mb": None if postgres else path.stat().st_size / 2**20,
     }
 
 
-def run(events: int, counter: bool) -> dict[str, Any]:
+def run(
+    events: int, counter: bool, postgres: str | None = None, wait: bool = False
+) -> dict[str, Any]:
     logging.disable(logging.WARNING)
     gc.collect()
     with tempfile.TemporaryDirectory(prefix="pipebus-bench-") as directory:
-        return asyncio.run(measure(events, counter, Path(directory)))
+        return asyncio.run(measure(events, counter, Path(directory), postgres, wait))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--counter", action="store_true", help="add a worker that counts them")
+    parser.add_argument("--postgres", metavar="URL", help="record into this PostgreSQL log")
+    parser.add_argument("--wait", action="store_true", help="say ready, send on a line of stdin")
     args = parser.parse_args()
-    result = run(args.events, args.counter)
+    result = run(args.events, args.counter, args.postgres, args.wait)
     json.dump({"python": sys.version.split()[0], **result}, sys.stdout)
 
 

@@ -20,7 +20,14 @@ growth of this process over its baseline (taken after the rows were encoded, so
 their memory is not counted): the peak (``VmHWM``) and at the end; and the writer
 process's own peak RSS, all of it (it exists only to record).
 
-    python -m benchmarks.append_log [--events 1000000] [--in-flight 1]
+``--postgres URL`` appends to that PostgreSQL log instead (a schema of its own,
+``?schema=``, its tables made): the writer the recorder would use there, a
+connection in this process, which takes one batch at a time (``--in-flight`` is then
+at most its ``in_flight``). ``--wait``: say ``ready`` on stdout before the clock
+starts and start on a line of stdin (:mod:`benchmarks.eventlog_postgres`).
+
+    python -m benchmarks.append_log [--events 1000000] [--in-flight 1] [--postgres URL]
+                                    [--wait]
 
 Prints one JSON object. ``python -m benchmarks.eventlog`` runs it and compares with
 the goals.
@@ -45,6 +52,7 @@ from benchmarks.common import (
     child_peak_rss_mb,
     children_cpu_s,
     peak_rss_mb,
+    ready_then_wait,
     reset_peak_rss,
     rss_mb,
 )
@@ -78,15 +86,20 @@ def encoded_rows(events: int) -> list[tuple[Any, ...]]:
     return rows
 
 
-async def append(path: Path, rows: list[tuple[Any, ...]], in_flight: int) -> dict[str, Any]:
-    log = await EventLog.open(path)
+async def append(
+    location: str | Path, rows: list[tuple[Any, ...]], in_flight: int, wait: bool = False
+) -> dict[str, Any]:
+    log = await EventLog.open(location)
     await log.begin_session(SESSION, runner="runner")
     writer = log.writer(SESSION)
-    await writer.append(Batch(rows[:1], [], []))  # starts the writer process
+    await writer.append(Batch(rows[:1], [], []))  # starts the writer process (or connects)
     rows = rows[1:]
+    in_flight = min(in_flight, max(1, writer.in_flight))
     gc.collect()
     base = rss_mb()
     peak_reset = reset_peak_rss()
+    if wait:
+        await ready_then_wait()
     slots = asyncio.Semaphore(in_flight)
     pending: set[asyncio.Task[int]] = set()
 
@@ -96,14 +109,15 @@ async def append(path: Path, rows: list[tuple[Any, ...]], in_flight: int) -> dic
         finally:
             slots.release()
 
-    start, cpu, writer_cpu = time.perf_counter(), time.process_time(), children_cpu_s() or 0.0
+    start, start_wall = time.perf_counter(), time.time()
+    cpu, writer_cpu = time.process_time(), children_cpu_s() or 0.0
     for first in range(0, len(rows), BATCH_ROWS):
         await slots.acquire()
         task = asyncio.create_task(one(rows[first : first + BATCH_ROWS]))
         pending.add(task)
         task.add_done_callback(pending.discard)
     last = max([await task for task in list(pending)], default=0)
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    seconds, end_wall, cpu = time.perf_counter() - start, time.time(), time.process_time() - cpu
     writer_cpu = (children_cpu_s() or 0.0) - writer_cpu
     peak, after, writer_peak = peak_rss_mb(), rss_mb(), child_peak_rss_mb()
     await writer.close()
@@ -114,6 +128,8 @@ async def append(path: Path, rows: list[tuple[Any, ...]], in_flight: int) -> dic
         "in_flight": in_flight,
         "events_per_s": len(rows) / seconds,
         "seconds": seconds,
+        "start_wall": start_wall,
+        "end_wall": end_wall,
         "cpu_s": cpu,
         "writer_cpu_s": writer_cpu,
         "last": last,
@@ -125,11 +141,16 @@ async def append(path: Path, rows: list[tuple[Any, ...]], in_flight: int) -> dic
     }
 
 
-def run(events: int, in_flight: int) -> dict[str, Any]:
+def run(
+    events: int, in_flight: int, postgres: str | None = None, wait: bool = False
+) -> dict[str, Any]:
     logging.disable(logging.WARNING)
     start = time.perf_counter()
     rows = encoded_rows(events + 1)
     encode_s = time.perf_counter() - start
+    if postgres:
+        result = asyncio.run(append(postgres, rows, in_flight, wait))
+        return {**result, "encode_s": encode_s, "db_mb": None}
     with tempfile.TemporaryDirectory(prefix="pipebus-bench-") as directory:
         path = Path(directory) / "events.db"
         result = asyncio.run(append(path, rows, in_flight))
@@ -141,8 +162,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--in-flight", type=int, default=2, help="batches handed over at once")
+    parser.add_argument("--postgres", metavar="URL", help="append to this PostgreSQL log")
+    parser.add_argument("--wait", action="store_true", help="say ready, start on a line of stdin")
     args = parser.parse_args()
-    result = run(args.events, args.in_flight)
+    result = run(args.events, args.in_flight, args.postgres, args.wait)
     json.dump({"python": sys.version.split()[0], **result}, sys.stdout)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
 import resource
 import statistics
 import subprocess
+import sys
 import timeit
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,6 +96,31 @@ def children_cpu_s() -> float | None:
     """CPU seconds (user + system) used so far by this process's children, summed."""
     pids = child_pids()
     return sum(_cpu_s(pid) for pid in pids) if pids else None
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds used so far by the PostgreSQL server on this machine, all of it.
+
+    Every ``postgres`` process (backends, WAL writer, checkpointer), with the time of
+    the backends that ended since (the postmaster's reaped children): the database's
+    whole share of the machine, when it runs here. Reads ``/proc``.
+    """
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            total += sum(int(field) for field in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+async def ready_then_wait() -> None:
+    """Say ``ready`` on stdout, then wait for a line on stdin: the word to start."""
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
 
 
 def summary_ms(seconds: list[float]) -> dict[str, float]:

@@ -14,8 +14,11 @@ Runs, each in a fresh process (so memory readings start clean):
   measured in a fresh process over the recorded log.
 
 Prints two Markdown tables and saves ``benchmarks/results/eventlog.{json,md}``.
+``--postgres URL`` measures appends to a PostgreSQL log instead (the log alone, one
+runner, several at once): :mod:`benchmarks.eventlog_postgres`, which saves
+``eventlog_postgres.{json,md}``.
 
-    python -m benchmarks.eventlog [--events 1000000] [--counter]
+    python -m benchmarks.eventlog [--events 1000000] [--counter] [--postgres URL]
 """
 
 from __future__ import annotations
@@ -236,8 +239,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--counter", action="store_true", help="also append with a counter")
+    parser.add_argument("--postgres", metavar="URL", help="measure appends to PostgreSQL instead")
     args = parser.parse_args()
     events = str(args.events)
+    if args.postgres:
+        command = ["benchmarks.eventlog_postgres", "--url", args.postgres, "--events", events]
+        sys.exit(subprocess.run([sys.executable, "-m", *command], cwd=ROOT).returncode)
     header = ["measure", "value", "goal", "verdict"]
 
     print(f"appending {args.events:,} encoded rows to the log alone ...", flush=True)

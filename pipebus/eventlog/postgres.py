@@ -11,6 +11,9 @@ through a :class:`PostgresWriter`, a connection of its own, in one of two ways:
   (same message id), numbers the rest after the session's last position and commits.
   The lock makes commit order equal position order, so a reader tailing the log by
   position never skips a row.
+
+Either way the batch's events go in by binary ``COPY`` inside its transaction. ``COPY``
+skips no conflict, so shared mode drops the known messages before it, under the lock.
 """
 
 from __future__ import annotations
@@ -20,7 +23,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Integer,
+    String,
+    Table,
+    event,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pipebus.core.errors import EventLogError
@@ -94,6 +108,13 @@ def _create_schema(schema: str) -> Any:
 class PostgresWriter:
     """Appends batches of one session to PostgreSQL through an async connection of its own.
 
+    A batch is one transaction on that connection. Its events and delivery records go
+    in by binary ``COPY`` on the driver's (asyncpg's) connection under it, inside the
+    transaction that the session's statements opened; the session row, the snapshots
+    and, in shared mode, the lock and the duplicate check run beside them. ``COPY``
+    names the tables unqualified, as SQLAlchemy does: the connection's ``search_path``
+    is the log's schema.
+
     Args:
         engine: The log's engine.
         session_id: The session to append to.
@@ -113,19 +134,24 @@ class PostgresWriter:
         self._shared = shared
         self._durability = durability
         self._connection: AsyncConnection | None = None
+        self._driver: Any = None  # the asyncpg connection under self._connection
 
     async def append(self, batch: Batch) -> int:
         """Append a batch in one transaction; returns its last position (-1: no events).
 
         Raises:
-            EventLogError: When the database refuses or is unreachable (the recorder
-                counts the batch as lost; the next batch opens a fresh connection).
+            EventLogError: When the database refuses or is unreachable, or a value of
+                the batch cannot be stored (the message names it). The recorder counts
+                the batch as lost; the next batch opens a fresh connection.
         """
         try:
             return await self._append(batch)
         except Exception as exc:
             await self._discard_connection()
-            raise EventLogError(f"cannot append to {self._where}: {reason(exc)}") from exc
+            problem = self._unstorable(batch) if _about_a_value(exc) else None
+            raise EventLogError(
+                f"cannot append to {self._where}: {problem or reason(exc)}"
+            ) from exc
 
     async def mark_lost(self, lost: int, first_lost_seq: int | None) -> None:
         """Record on the session how many events were lost and where the loss began.
@@ -149,7 +175,7 @@ class PostgresWriter:
         """Close the writer's connection."""
         if self._connection is not None:
             await self._connection.close()
-            self._connection = None
+            self._connection = self._driver = None
 
     async def _connect(self) -> AsyncConnection:
         if self._connection is None or self._connection.closed:
@@ -157,12 +183,13 @@ class PostgresWriter:
             commit = "off" if self._durability == "batch" else "on"
             await connection.exec_driver_sql(f"SET synchronous_commit = {commit}")
             await connection.commit()
+            self._driver = (await connection.get_raw_connection()).driver_connection
             self._connection = connection
         return self._connection
 
     async def _discard_connection(self) -> None:
         """Drop a connection that failed, so the next batch opens a fresh one."""
-        connection, self._connection = self._connection, None
+        connection, self._connection, self._driver = self._connection, None, None
         if connection is not None:
             try:
                 await connection.invalidate()
@@ -172,13 +199,16 @@ class PostgresWriter:
     async def _append(self, batch: Batch) -> int:
         connection = await self._connect()
         async with connection.begin():
+            # SQLAlchemy's driver adapter issues BEGIN with its first statement: the
+            # shared mode's (see _number_shared) or the session's update comes before
+            # any COPY, which runs on the driver's connection directly.
             last: int | None = None
+            rows = batch.rows
             if self._shared:
-                last = await self._append_shared(connection, batch.rows)
-            elif batch.rows:
-                await self._insert(connection, batch.rows)
-                last = batch.rows[-1][_SEQ]
-            errors = sum(1 for row in batch.rows if row[_TYPE] in ERROR_TYPES)
+                last, rows = await self._number_shared(connection, rows)
+            elif rows:
+                last = rows[-1][_SEQ]
+            errors = sum(1 for row in rows if row[_TYPE] in ERROR_TYPES)
             values: dict[str, Any] = {"heartbeat_ns": time.time_ns()}
             if last is not None:
                 values["last_seq"] = last
@@ -187,10 +217,11 @@ class PostgresWriter:
             await connection.execute(
                 update(sessions).where(sessions.c.id == self._session_id).values(**values)
             )
+            if rows:
+                await self._copy("events", EVENT_COLUMNS, rows)
             if batch.deliveries:
-                await connection.execute(
-                    insert(deliveries), [self._delivery(d) for d in batch.deliveries]
-                )
+                records = [self._delivery(d) for d in batch.deliveries]
+                await self._copy("deliveries", DELIVERY_COLUMNS, records)
             for seq, state in batch.snapshots:
                 await connection.execute(
                     insert(snapshots).values(
@@ -202,23 +233,23 @@ class PostgresWriter:
                 )
         return int(last) if last is not None else -1
 
-    async def _append_shared(
+    async def _number_shared(
         self, connection: AsyncConnection, batch: Sequence[tuple[Any, ...]]
-    ) -> int:
+    ) -> tuple[int, list[tuple[Any, ...]]]:
+        """Lock the session; the batch's new rows, numbered after its last position."""
+        # The duplicate check is planned for each batch's ids: the generic plan that a
+        # prepared statement gets after a few runs tests every row of the session
+        # against the whole array, so each batch would be slower than the one before.
+        await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
         locked = (
             select(sessions.c.last_seq).where(sessions.c.id == self._session_id).with_for_update()
         )
         last = int(await connection.scalar(locked) or 0)
         ids = [row[_MESSAGE_ID] for row in batch]
-        known = set(
-            (
-                await connection.execute(
-                    select(events.c.message_id).where(
-                        events.c.session_id == self._session_id, events.c.message_id.in_(ids)
-                    )
-                )
-            ).scalars()
-        )
+        known = {
+            record[0]
+            for record in await self._in_transaction().fetch(_KNOWN_IDS, self._session_id, ids)
+        }
         rows = []
         for row in batch:
             if row[_MESSAGE_ID] in known:
@@ -226,24 +257,125 @@ class PostgresWriter:
             known.add(row[_MESSAGE_ID])
             last += 1
             rows.append((row[0], last, *row[2:]))
-        await self._insert(connection, rows)
-        return last
+        return last, rows
 
-    async def _insert(self, connection: AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
-        if not rows:
-            return
-        await connection.execute(
-            insert(events), [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in rows]
+    async def _copy(
+        self, table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]
+    ) -> None:
+        """Binary ``COPY`` of ``records`` into ``table``, inside the batch's transaction."""
+        await self._in_transaction().copy_records_to_table(table, records=records, columns=columns)
+
+    def _in_transaction(self) -> Any:
+        """The driver's connection, once the batch's transaction is open on it."""
+        driver = self._driver
+        if driver is None or not driver.is_in_transaction():
+            # A COPY outside it would commit on its own: never let that happen.
+            raise RuntimeError("the batch's transaction is not open on the driver connection")
+        return driver
+
+    def _unstorable(self, batch: Batch) -> str | None:
+        """What in ``batch`` PostgreSQL cannot store, in words (None: no value is to blame).
+
+        Looked for only after a batch failed, so appends pay nothing for it.
+        """
+        found = _first_problem(events, EVENT_COLUMNS, batch.rows)
+        if found is not None:
+            index, column, problem = found
+            row = batch.rows[index]
+            return (
+                f"event {row[_MESSAGE_ID]!r} ({row[_TYPE]}), column {column}: {problem}; "
+                "nothing of the batch was stored"
+            )
+        records = [self._delivery(record) for record in batch.deliveries]
+        found = _first_problem(deliveries, DELIVERY_COLUMNS, records)
+        if found is not None:
+            index, column, problem = found
+            record = batch.deliveries[index]
+            return (
+                f"the delivery of {record.message_id!r} to {record.subscriber!r}, column "
+                f"{column}: {problem}; nothing of the batch was stored"
+            )
+        return None
+
+    def _delivery(self, record: DeliveryRecord) -> tuple[Any, ...]:
+        return (
+            self._session_id,
+            record.message_id,
+            record.subscriber,
+            f"{record.span_id:016x}",
+            record.start_ns,
+            record.end_ns,
+            record.error_type,
+            record.error,
         )
 
-    def _delivery(self, record: DeliveryRecord) -> dict[str, Any]:
-        return {
-            "session_id": self._session_id,
-            "message_id": record.message_id,
-            "subscriber": record.subscriber,
-            "span_id": f"{record.span_id:016x}",
-            "start_ns": record.start_ns,
-            "end_ns": record.end_ns,
-            "error_type": record.error_type,
-            "error": record.error,
-        }
+
+_KNOWN_IDS = (
+    "SELECT message_id FROM events WHERE session_id = $1 AND message_id = ANY($2::varchar[])"
+)
+"""The batch's messages that the session holds already (another runner recorded them)."""
+
+DELIVERY_COLUMNS: tuple[str, ...] = tuple(c for c in deliveries.columns.keys() if c != "id")
+"""The deliveries table's columns a writer fills (``id`` is the database's), in order."""
+
+
+# --- a value PostgreSQL cannot store, in words ------------------------------------------
+
+_NOT_NULL_VIOLATION = "23502"
+
+
+def _about_a_value(error: BaseException) -> bool:
+    """Whether an error may come from one value: asyncpg's encoding, a data exception, a NULL.
+
+    ``COPY`` encodes values in the client without saying which row or column failed
+    (``INSERT`` names the parameter), and the server's data errors name only a line.
+    """
+    original = getattr(error, "orig", None) or error
+    if isinstance(original, ValueError | TypeError | OverflowError):
+        return True
+    state = str(getattr(original, "sqlstate", "") or "")
+    return state.startswith("22") or state == _NOT_NULL_VIOLATION
+
+
+def _value_problem(column: Column[Any], value: Any) -> str | None:
+    """Why PostgreSQL cannot store ``value`` in ``column`` (None: it can, as far as known)."""
+    if value is None:
+        return None if column.nullable else "missing (NULL in a NOT NULL column)"
+    kind = column.type
+    if isinstance(kind, String):  # Text too
+        if not isinstance(value, str):
+            return f"not text but {type(value).__name__}"
+        if "\x00" in value:
+            return "text with a NUL character, which PostgreSQL text cannot hold"
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            return (
+                f"text with a lone surrogate ({value[exc.start]!r} at index {exc.start}), "
+                "which is not valid Unicode and cannot be encoded as UTF-8"
+            )
+        if kind.length is not None and len(value) > kind.length:
+            return f"{len(value):,} characters, more than the column's {kind.length}"
+    elif isinstance(kind, Boolean):
+        if not isinstance(value, bool):
+            return f"not a boolean but {type(value).__name__}"
+    elif isinstance(kind, Integer):  # BigInteger too
+        bits = 63 if isinstance(kind, BigInteger) else 31
+        if not isinstance(value, int):
+            return f"not an integer but {type(value).__name__}"
+        if not -(2**bits) <= value < 2**bits:
+            return f"{value} is out of the column's range ({bits + 1}-bit integers)"
+    return None
+
+
+def _first_problem(
+    table: Table, columns: Sequence[str], records: Sequence[Sequence[Any]]
+) -> tuple[int, str, str] | None:
+    """The first (record index, column, problem) of ``records`` that cannot be stored."""
+    checked = [table.c[name] for name in columns]
+    for index, record in enumerate(records):
+        for column, value in zip(checked, record, strict=True):
+            problem = _value_problem(column, value)
+            if problem is not None:
+                return index, column.name, problem
+    return None
