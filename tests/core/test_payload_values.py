@@ -494,6 +494,11 @@ def test_an_envelope_written_by_version_1_reads_as_it_always_did() -> None:
             "payload['point'].x: cannot encode a value of type Foo",
         ),
         ({"k": [{"$pb": "b", "v": ""}]}, "payload['k'][0]: the dict key '$pb' is reserved"),
+        (
+            {"said": ["ok", {"text": "half \ud800 pair"}]},
+            "payload['said'][1]['text']: a string holds the lone surrogate '\\ud800', "
+            "which UTF-8 cannot hold",
+        ),
     ],
     ids=lambda value: str(value)[:30],
 )
@@ -624,3 +629,38 @@ def test_junk_in_any_tag_decodes_or_raises_only_decode_error(junk: Any) -> None:
             decode_message("BusJobRequestMessage", written)
         except DecodeError:
             pass
+
+
+@dataclass
+class Reading(BusDataMessage, wire_name="test.Reading"):
+    """A message with a field declared ``float``, which the engine would write NaN into as null."""
+
+    score: float
+    best: float | None = None
+
+
+class Float64(float):
+    """A float subclass, as numpy's float64 is."""
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 0.5])
+def test_a_float_field_keeps_nan_and_the_infinities(value: float) -> None:
+    back = decode_message(
+        "test.Reading", encode_message(Reading(source="s", score=value, best=value))
+    )
+    assert isinstance(back, Reading)
+    for got in (back.score, back.best):
+        assert type(got) is float
+        assert (math.isnan(got) and math.isnan(value)) or got == value
+    json.loads(encode_message(Reading(source="s", score=value)))  # still valid JSON
+
+
+def test_a_float_subclass_comes_back_a_float_nan_included() -> None:
+    payload = {"x": Float64(1.5), "y": [Float64("nan")]}
+    back = decode_message(
+        "BusJobRequestMessage",
+        encode_message(BusJobRequestMessage(source="a", job_id="j", payload=payload)),
+    )
+    assert isinstance(back, BusJobRequestMessage)
+    assert type(back.payload["x"]) is float and back.payload["x"] == 1.5
+    assert type(back.payload["y"][0]) is float and math.isnan(back.payload["y"][0])
