@@ -602,6 +602,11 @@ def test_a_tagged_value_of_an_unregistered_type_is_refused(
             "text",
         ),
         ("test.Countdown", '{"source":"a","n":-1}', "ValueError: n must not be negative"),
+        (
+            "test.Countdown",
+            '{"source":"a","target":null,"n":-1}',
+            "ValueError: n must not be negative",
+        ),
         ("BusEndMessage", "[" * 100_000, "not valid JSON"),
     ],
 )
@@ -610,6 +615,50 @@ def test_bad_message_fields_raise_decode_error_naming_the_problem(
 ) -> None:
     with pytest.raises(DecodeError, match=re.escape(problem)):
         decode_message(type_name, fields)
+
+
+@dataclass
+class Tally(BusDataMessage, wire_name="test.Tally"):
+    """A message whose __post_init__ makes state that is not a field."""
+
+    counts: list[int]
+
+    def __post_init__(self) -> None:
+        self.total = sum(self.counts)
+
+
+class Moody(BusDataMessage, wire_name="test.Moody"):
+    """A message with an __init__ of its own, which the decoder must call."""
+
+    def __init__(self, source: str, target: str | None = None) -> None:
+        super().__init__(source=source.upper(), target=target)
+
+
+dataclass(Moody, init=False)
+
+
+def test_a_class_that_makes_state_in_its_own_code_is_built_by_calling_it() -> None:
+    tally = decode_message("test.Tally", encode_message(Tally(source="a", counts=[1, 2])))
+    assert isinstance(tally, Tally) and tally.total == 3
+    assert decode_message("test.Moody", '{"source":"a","target":null}').source == "A"
+
+
+def test_a_message_restored_from_its_fields_equals_what_was_sent_enums_and_frames_too() -> None:
+    frame = Caption("hi", language="fr")
+    sent = [
+        BusFrameMessage(source="v", frame=frame, direction=FrameDirection.UPSTREAM),
+        Greeting(source="g", text="hey", colour=Colour.RED),
+    ]
+    for message in sent:
+        back = decode_message(wire_name(type(message)), encode_message(message))
+        assert back == message and type(back) is type(message)
+        assert vars(back) == vars(message)
+    back_frame = decode_message("BusFrameMessage", encode_message(sent[0]))
+    assert isinstance(back_frame, BusFrameMessage)
+    assert back_frame.direction is FrameDirection.UPSTREAM
+    assert (back_frame.frame.id, back_frame.frame.name) == (frame.id, frame.name)
+    restored = decode_message("app.Greeting", encode_message(sent[1]))
+    assert isinstance(restored, Greeting) and restored.colour is Colour.RED
 
 
 @pytest.mark.parametrize("key", HEADER_KEYS)
