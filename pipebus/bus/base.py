@@ -29,7 +29,7 @@ from pipebus.bus.context import ActiveDelivery, current_delivery, sending_past_g
 from pipebus.bus.message_ids import DIGIT_COUNT
 from pipebus.bus.subscriber import BusSubscriber
 from pipebus.bus.subscription import BusSubscription
-from pipebus.bus.taps import BusTap, DeliveryTap, SendGate, TapSet, TraceBridge
+from pipebus.bus.taps import BusTap, DeliveryHold, DeliveryTap, SendGate, TapSet, TraceBridge
 from pipebus.bus.tasks import UsesTaskManager
 from pipebus.core.codec import encode_message
 from pipebus.core.envelope import Envelope
@@ -110,6 +110,7 @@ class WorkerBus(UsesTaskManager, ABC):
         self._left_delivered = 0
         self._left_filtered = 0
         self._outgoing: dict[int, Envelope] = {}
+        self._refusing: str | None = None
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -123,6 +124,7 @@ class WorkerBus(UsesTaskManager, ABC):
         if self._running:
             return
         self._running = True
+        self._refusing = None
         for subscription in self._subscriptions.values():
             subscription.start()
         await asyncio.sleep(0)
@@ -143,6 +145,15 @@ class WorkerBus(UsesTaskManager, ABC):
         if left:
             self._undelivered_on_stop += left
             logger.info("bus %s stopped with %d message(s) still queued", self.runner_name, left)
+
+    def refuse_sends(self, reason: str) -> None:
+        """Make :meth:`send` raise ``BusError`` (saying ``reason``) until the next :meth:`start`.
+
+        A runner calls this when its ``run()`` returns: its stopped bus would never
+        deliver or write what is sent after that, and a send that returns would lose
+        the message without a word.
+        """
+        self._refusing = reason
 
     async def drain(self) -> None:
         """Wait until every queued message has been handled and no handler runs.
@@ -240,6 +251,16 @@ class WorkerBus(UsesTaskManager, ABC):
         if gate in self.taps.gates:
             self.taps.gates.remove(gate)
 
+    def add_hold(self, hold: DeliveryHold) -> None:
+        """Deliver each sent message only once ``hold`` says it is stored (strict logs)."""
+        if hold not in self.taps.holds:
+            self.taps.holds.append(hold)
+
+    def remove_hold(self, hold: DeliveryHold) -> None:
+        """Stop holding messages back for ``hold``."""
+        if hold in self.taps.holds:
+            self.taps.holds.remove(hold)
+
     # --- sending -----------------------------------------------------------------------
 
     async def send(self, message: BusMessage) -> None:
@@ -257,12 +278,24 @@ class WorkerBus(UsesTaskManager, ABC):
                 for a published message. Nothing is then stamped, recorded or
                 delivered. On an in-process bus that records nothing, the message is
                 delivered as it is, never encoded.
+            EventLogError: From a strict event log (a :class:`DeliveryHold`) that could
+                not store the message: it is then not delivered.
+            BusError: If the bus refuses sends (its runner has finished, see
+                :meth:`refuse_sends`); nothing is stamped, queued or delivered.
         """
+        if self._refusing is not None:
+            raise BusError(
+                f"{self} refuses {type(message).__name__} from {message.source!r}: "
+                f"{self._refusing}; nothing would deliver it"
+            )
         delivery = delivery_of(type(message))
         fields_json = None
         if self.taps.need_text or (self.carries_fields_text and delivery is Delivery.PUBLISH):
             fields_json = encode_message(message)
         envelope = self.stamp(message, fields_json=fields_json)
+        if self.taps.holds and not sending_past_gates():
+            for hold in self.taps.holds:
+                await hold.until_stored(envelope)  # raises: not stored, so not delivered
         if delivery is Delivery.PUBLISH:
             await self.publish_envelope(envelope)
         elif delivery is Delivery.LOCAL:

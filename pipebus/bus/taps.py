@@ -63,6 +63,18 @@ class SendGate(Protocol):
         """Wait until the sender may go on."""
 
 
+class DeliveryHold(Protocol):
+    """Holds each sent message back until it is stored (a strict event log).
+
+    ``send()`` awaits :meth:`until_stored` after stamping a message and before
+    delivering or publishing it; if it raises, the message is not delivered and the
+    sender gets the error, so a sender that retries never sends a message twice.
+    """
+
+    async def until_stored(self, envelope: Envelope) -> None:
+        """Return once the envelope is stored; raise if it cannot be."""
+
+
 class TraceBridge(Protocol):
     """Joins the bus's trace context to an application's tracer (OpenTelemetry).
 
@@ -100,6 +112,7 @@ class TapSet:
         self._for_type: dict[type, list[BusTap]] = {}
         self.delivery_taps: list[DeliveryTap] = []
         self.gates: list[SendGate] = []
+        self.holds: list[DeliveryHold] = []
         self.errors = 0
 
     def add(self, tap: BusTap) -> None:

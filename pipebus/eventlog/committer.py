@@ -57,7 +57,8 @@ class Committer:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._closing = False
         self._room: list[asyncio.Future[None]] = []
-        self._commits: list[tuple[int, asyncio.Future[None]]] = []
+        self._commits: list[tuple[int, asyncio.Future[bool]]] = []
+        self._failed: list[tuple[int, int]] = []  # first and last position of each lost batch
         self._idle: list[asyncio.Future[None]] = []
         self.committed = 0
         self.written = 0
@@ -101,12 +102,16 @@ class Committer:
 
     async def committed_up_to(self, seq: int) -> None:
         """Wait until event ``seq`` is committed (or counted lost)."""
+        await self.stored(seq)
+
+    async def stored(self, seq: int) -> bool:
+        """Wait until event ``seq`` is committed or counted lost; whether it was stored."""
         if self.committed >= seq:
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            return not any(first <= seq <= last for first, last in self._failed)
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._commits.append((seq, waiter))
         self._wake.set()
-        await waiter
+        return await waiter
 
     def idle_waiter(self) -> asyncio.Future[None]:
         """A future resolved the next time the committer is idle."""
@@ -171,22 +176,34 @@ class Committer:
         self._wake.set()  # a slot is free, or all is committed: look again
 
     async def _commit(self, batch: Batch) -> None:
+        stored = True
         try:
-            last = await self.writer.append(batch)
+            await self.writer.append(batch)
         except Exception as exc:  # the writer recovers by itself for the next batch
+            stored = False
             self.fail(exc, count=len(batch.rows), first=batch.rows[0][1] if batch.rows else None)
+            if batch.rows:
+                self._failed.append((batch.rows[0][1], batch.rows[-1][1]))
         else:
             self.written += len(batch.rows)
-            self.committed = max(self.committed, last)
+            if batch.rows:
+                # The recorder's own position, not the writer's answer: in a shared
+                # session that is the session's, which runs ahead of this runner's.
+                self.committed = max(self.committed, batch.rows[-1][1])
             if self.lost and self._loss_marked != (self.lost, self.first_lost_seq):
                 await self.mark_loss()
         if batch.rows and self._commits:
-            # Committed or counted lost: either way the senders waiting on it go on
-            # (and a strict recorder makes them raise).
-            top = batch.rows[-1][1]
-            done = [waiter for seq, waiter in self._commits if seq <= top]
-            self._commits = [(seq, waiter) for seq, waiter in self._commits if seq > top]
-            resolve(done)
+            # Committed or counted lost: either way the senders waiting on its events go
+            # on, told which (a strict recorder makes a sender whose event was lost raise).
+            first, top = batch.rows[0][1], batch.rows[-1][1]
+            waiting = []
+            for seq, waiter in self._commits:
+                if first <= seq <= top:
+                    if not waiter.done():
+                        waiter.set_result(stored)
+                else:
+                    waiting.append((seq, waiter))
+            self._commits = waiting
 
     def fail(self, error: BaseException, *, count: int, first: int | None = None) -> None:
         """Count ``count`` lost events (the first failure is logged, with its cause)."""

@@ -19,7 +19,11 @@ Durability (README: what each loses on a crash):
 
 If the log cannot be written (disk full, database gone), the error is logged once with
 its cause, the lost events are counted and the session is marked with the first lost
-position; the bus keeps running. With ``strict=True`` the next send raises instead.
+position; the bus keeps running. With ``strict=True`` a sent message is delivered only
+once its event is committed (each ``send()`` waits for its commit, which concurrent
+senders share); if it cannot be, ``send()`` raises
+:class:`~pipebus.core.errors.EventLogError` and the message is not delivered, so a
+sender that retries never delivers it twice.
 """
 
 from __future__ import annotations
@@ -57,7 +61,8 @@ class Recorder:
         name: A name for the session, shown by tools.
         durability: ``"batch"``, ``"full"`` or ``"sync"`` (see the module docstring).
         buffer_size: Envelopes held before senders must wait.
-        strict: Make sends raise once the log cannot be written.
+        strict: Deliver a sent message only once its event is committed, and make its
+            ``send()`` raise (undelivered) if it cannot be.
         record_deliveries: ``"errors"`` (failed handlers only, as events) or ``"all"``
             (also every delivery's timing, in the ``deliveries`` table).
         snapshot_every: Events between two snapshots of the projections.
@@ -117,6 +122,7 @@ class Recorder:
         self._hurry = asyncio.Event()
         self._stopping = False
         self._room_waiters: list[asyncio.Future[None]] = []
+        self._last: tuple[Envelope | None, int] = (None, 0)
         self.most_buffered = 0
 
     # --- what the committer knows ----------------------------------------------------
@@ -164,6 +170,8 @@ class Recorder:
         self._bus = bus
         bus.add_tap(self)
         bus.add_gate(self)
+        if self._strict:
+            bus.add_hold(self)
         if self._record_all:
             bus.add_delivery_tap(self)
         loop = asyncio.get_running_loop()
@@ -190,6 +198,7 @@ class Recorder:
         if self._bus is not None:
             self._bus.remove_tap(self)
             self._bus.remove_gate(self)
+            self._bus.remove_hold(self)
             self._bus.remove_delivery_tap(self)
         committer = self._committer
         if committer is None:
@@ -216,6 +225,7 @@ class Recorder:
         self._seq = seq = self._seq + 1
         pending = self._pending
         pending.append((seq, envelope))  # encoded later, by the encoder: not on the send path
+        self._last = (envelope, seq)
         buffered = len(pending)
         if buffered > self.most_buffered:
             self.most_buffered = buffered
@@ -235,20 +245,11 @@ class Recorder:
     # --- the gate -------------------------------------------------------------------------
 
     def must_wait(self) -> bool:
-        """Whether the sender must wait: buffer full, sync durability, or strict failure."""
-        return (
-            len(self._pending) >= self._capacity
-            or self._durability == "sync"
-            or (self._strict and self.failure is not None)
-        )
+        """Whether the sender must wait: buffer full, or sync durability."""
+        return len(self._pending) >= self._capacity or self._durability == "sync"
 
     async def wait(self) -> None:
-        """Wait for room in the buffer, or (sync) for the commit of what was just sent.
-
-        Raises:
-            EventLogError: With ``strict=True``, once the log could not be written.
-        """
-        self._raise_if_strict()
+        """Wait for room in the buffer, or (sync) for the commit of what was just sent."""
         self._hurry.set()
         if self._durability == "sync" and self._committer is not None:
             await self._committer.committed_up_to(self._seq)
@@ -257,13 +258,30 @@ class Recorder:
             room: asyncio.Future[None] = loop.create_future()
             self._room_waiters.append(room)
             await room
-        self._raise_if_strict()
 
-    def _raise_if_strict(self) -> None:
-        failure = self.failure
-        if self._strict and failure is not None:
+    # --- the hold (strict) --------------------------------------------------------------
+
+    async def until_stored(self, envelope: Envelope) -> None:
+        """Return once ``envelope`` (just stamped) is committed.
+
+        Raises:
+            EventLogError: If its event could not be stored: the bus then does not
+                deliver the message.
+        """
+        committer = self._committer
+        if committer is None:
+            return
+        last, seq = self._last
+        if last is not envelope:  # not seen by this tap: wait for all seen so far
+            seq = self._seq
+        self._hurry.set()
+        self._wake.set()
+        if not await committer.stored(seq):
+            failure = committer.failure
             raise EventLogError(
-                f"the event log {self.log.url} cannot be written: {failure}"
+                f"the event log {self.log.url} could not store {type(envelope.message).__name__} "
+                f"from {envelope.message.source!r} (step {seq}), so it was not delivered: "
+                f"{failure}"
             ) from failure
 
     # --- the encoder --------------------------------------------------------------------

@@ -148,18 +148,39 @@ async def test_a_log_that_fails_is_logged_once_counted_and_the_bus_goes_on(
     await log.close()
 
 
-async def test_a_strict_log_that_fails_makes_send_raise(tmp_path: Path) -> None:
+class Listener(BaseWorker):
+    """Keeps the notes it receives."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.heard: list[int] = []
+
+    async def on_bus_message(self, message: object) -> None:
+        await super().on_bus_message(message)
+        if isinstance(message, Note):
+            self.heard.append(message.n)
+
+
+async def test_a_strict_log_delivers_only_what_it_stored_and_a_failed_send_is_not_delivered(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "log.db"
     runner = WorkerRunner(handle_sigint=False, event_log=path, strict=True)
-    sender = BaseWorker("sender")
-    await runner.add_workers(sender)
+    sender, listener = BaseWorker("sender"), Listener("listener")
+    await runner.add_workers(sender, listener)
     async with running(runner):
+        await sender.send_bus_message(Note(source="sender", n=1))  # stored, then delivered
         await runner.flush()
+        await asyncio.sleep(0.05)
+        assert listener.heard == [1]
         await _break_the_events_table(path)
-        await sender.send_bus_message(Note(source="sender", n=1))
-        await runner.flush()
-        with pytest.raises(EventLogError, match="cannot be written"):
-            await sender.send_bus_message(Note(source="sender", n=2))
+        for n in (2, 3):  # each send fails on its own append: a retry would not duplicate
+            with pytest.raises(EventLogError, match=r"could not store Note .* not delivered"):
+                await sender.send_bus_message(Note(source="sender", n=n))
+        await asyncio.sleep(0.05)
+        assert listener.heard == [1]
+        recorder = runner.recorder
+        assert recorder is not None and recorder.lost == 2
 
 
 async def test_strict_recording_that_cannot_start_fails_the_run(tmp_path: Path) -> None:
