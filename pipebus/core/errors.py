@@ -6,6 +6,7 @@
     ├── BusError                  misuse of a bus: duplicate subscriber, bus not running
     │   └── DuplicateNameError    a subscriber, worker or job id that is already taken
     ├── TransportError            a transport (Redis, ...) failed; the driver error is __cause__
+    │   └── MessageTooLargeError  a message over a transport's size limit, refused by send()
     ├── CodecError
     │   ├── EncodeError           a message holds a value the codec cannot write
     │   └── DecodeError           bytes that are not a valid envelope of a registered type
@@ -17,9 +18,9 @@
         └── JobGroupError         the same, for a group of workers
 
 Adapters translate driver exceptions into this tree and keep the original as
-``__cause__``. ``DuplicateNameError`` and ``DecodeError`` are also ``ValueError``s, and
-``WorkerError`` is also a ``RuntimeError``, so code written against Pipecat's
-built-in exception types keeps working.
+``__cause__``. ``DuplicateNameError``, ``DecodeError`` and ``MessageTooLargeError`` are
+also ``ValueError``s, and ``WorkerError`` is also a ``RuntimeError``, so code written
+against Pipecat's built-in exception types keeps working.
 """
 
 from __future__ import annotations
@@ -41,6 +42,20 @@ class DuplicateNameError(BusError, ValueError):
 
 class TransportError(PipebusError):
     """A transport between runners failed."""
+
+
+class MessageTooLargeError(TransportError, ValueError):
+    """A message is larger than its transport carries: ``send()`` refused it, sent nothing.
+
+    Attributes:
+        size: How many bytes the message takes on the wire (at least).
+        limit: The most the transport carries, in bytes.
+    """
+
+    def __init__(self, reason: str, *, size: int, limit: int) -> None:
+        super().__init__(reason)
+        self.size = size
+        self.limit = limit
 
 
 class CodecError(PipebusError):

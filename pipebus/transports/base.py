@@ -4,8 +4,9 @@ A published message is delivered to this runner's subscribers at once (no round
 trip), then goes to the outbox for the other runners: a targeted message whose target
 lives here does not leave the runner at all, and one whose target lives on a known
 runner is addressed to that runner only. What the reader brings back is this runner's
-own traffic (skipped without decoding), or another runner's envelope, decoded once and
-handed to :meth:`~pipebus.bus.base.WorkerBus.receive_envelope`.
+own traffic (skipped without decoding when its header says so, the ``runner`` field
+itself, never a look for the name anywhere in the bytes), or another runner's envelope,
+decoded once and handed to :meth:`~pipebus.bus.base.WorkerBus.receive_envelope`.
 
 The reader survives everything: it reconnects with backoff after any error and says
 how long it was cut off (log, counters, and a ``BusTransportGapMessage`` event). A runner that has
@@ -18,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from abc import abstractmethod
 from collections.abc import Callable
 from typing import ClassVar
 
 from pipebus.bus.base import WorkerBus
+from pipebus.core.codec import encode_message
 from pipebus.core.envelope import Envelope
 from pipebus.core.messages import (
     BusMessage,
@@ -31,9 +34,11 @@ from pipebus.core.messages import (
     BusRunnerLeftMessage,
     BusTransportGapMessage,
 )
+from pipebus.core.routing import Delivery, delivery_of
 from pipebus.core.wire import encode_envelope
 from pipebus.transports.connection import CONNECTION_ERRORS, Backoff, Redis
 from pipebus.transports.inbound import Inbound
+from pipebus.transports.limits import ROOMY_CHARS, check_envelope_size
 from pipebus.transports.outbox import Entry, Outbox
 from pipebus.transports.peers import PeerWatch
 from pipebus.transports.stats import Counters, TransportStats
@@ -42,7 +47,18 @@ from pipebus.transports.writer import Writer
 logger = logging.getLogger("pipebus.transports")
 
 OWN_MARKER_WINDOW = 512
-"""Bytes of an envelope searched for this runner's name (the header comes first)."""
+"""Bytes of an envelope searched for its ``runner`` field (the header comes first)."""
+
+RUNNER_KEY = b',"runner":'
+
+_STRING = rb'"[^"\\]*(?:\\.[^"\\]*)*"'
+HEADER_TO_RUNNER = re.compile(
+    rb'\{"v":\d+,"type":' + _STRING + rb',"id":' + _STRING + rb',"session":' + _STRING
+    + rb',"seq":\d+,"time":\d+,"runner":'
+)  # fmt: skip
+"""An envelope's header as :func:`~pipebus.core.wire.encode_envelope` lays it out, up to
+the value of its ``runner`` field: every value before it is a scalar, so the match
+ends at the header's own field, never at a ``"runner"`` key inside the message."""
 
 
 class RedisTransportBus(WorkerBus):
@@ -65,7 +81,8 @@ class RedisTransportBus(WorkerBus):
 
     carries_fields_text: ClassVar[bool] = True
     """Every published message crosses Redis as the codec's text: ``send()`` encodes it
-    first (and refuses one the codec cannot write), wherever its target lives."""
+    first and refuses one the codec cannot write, or one too large for its envelope to
+    cross (:mod:`~pipebus.transports.limits`), wherever its target lives."""
 
     replays_gaps: ClassVar[bool] = False
     """Whether what was published while the reader was cut off is read afterwards."""
@@ -162,8 +179,7 @@ class RedisTransportBus(WorkerBus):
         """
         if self.running:
             return
-        name = json.dumps(self.runner_name, ensure_ascii=False).encode()
-        self._own_marker = b',"runner":' + name + b","
+        self._own_marker = json.dumps(self.runner_name, ensure_ascii=False).encode() + b","
         self._outbox.label = str(self)
         await self._connect()
         self._connected_at = time.monotonic()
@@ -203,9 +219,36 @@ class RedisTransportBus(WorkerBus):
 
     # --- sending -------------------------------------------------------------------------
 
+    def stamp(
+        self, message: BusMessage, *, remote: bool = False, fields_json: str | None = None
+    ) -> Envelope:
+        """Stamp ``message`` (see :meth:`WorkerBus.stamp`), unless it is too large to publish.
+
+        ``send()`` encodes a message's fields before stamping it, so a message to be
+        published whose envelope would be over the limit is refused here, before the
+        taps (the event log) see it and before anything is delivered.
+
+        Raises:
+            MessageTooLargeError: If the envelope of a message to be published could be
+                over the 4 MiB every receiver accepts.
+        """
+        if (
+            fields_json is not None
+            and len(fields_json) > ROOMY_CHARS
+            and delivery_of(type(message)) is Delivery.PUBLISH
+        ):
+            check_envelope_size(message, fields_json, self.session_id, self.runner_name)
+        return super().stamp(message, remote=remote, fields_json=fields_json)
+
     async def publish(self, message: BusMessage) -> None:
-        """Stamp ``message``, deliver it here and queue it for the other runners."""
-        await self.publish_envelope(self.stamp(message))
+        """Stamp ``message``, deliver it here and queue it for the other runners.
+
+        Raises:
+            EncodeError: If the message cannot be encoded.
+            MessageTooLargeError: If its envelope could be over the limit.
+        """
+        fields_json = encode_message(message)  # refused before stamping, as by send()
+        await self.publish_envelope(self.stamp(message, fields_json=fields_json))
 
     async def publish_envelope(self, envelope: Envelope) -> None:
         """Deliver locally first, then queue the envelope for the other runners.
@@ -247,10 +290,19 @@ class RedisTransportBus(WorkerBus):
     # --- receiving -------------------------------------------------------------------------
 
     def _on_raw(self, raw: bytes, channel: bytes | str) -> None:
-        """One input from Redis: this runner's own (skipped), or decoded and delivered."""
-        if raw.find(self._own_marker, 0, OWN_MARKER_WINDOW) != -1:
-            self._counters.own_skipped += 1
-            return
+        """One input from Redis: this runner's own (skipped), or decoded and delivered.
+
+        Own only when the header's ``runner`` field names this runner: a message's
+        fields may name it too (``"runner": "<this runner>"`` in a payload), and such a
+        message is another runner's. Input laid out otherwise is decoded, and
+        :meth:`_decoded` compares the decoded runner.
+        """
+        at = raw.find(RUNNER_KEY, 0, OWN_MARKER_WINDOW)
+        if at != -1 and raw.startswith(self._own_marker, at + len(RUNNER_KEY)):
+            header = HEADER_TO_RUNNER.match(raw)
+            if header is not None and header.end() == at + len(RUNNER_KEY):
+                self._counters.own_skipped += 1
+                return
         self._decoded(raw, channel)
 
     def _decoded(self, raw: bytes, channel: bytes | str) -> None:

@@ -77,7 +77,8 @@ class RedisBus(RedisTransportBus):
         **options: ``heartbeat_interval``, ``heartbeat_timeout``, ``max_pending``,
             ``stop_timeout``, ``runner_name``, ``session_id``: see
             :class:`~pipebus.transports.base.RedisTransportBus`. With a serializer:
-            ``max_pending_echoes``, ``runner_name``, ``session_id``.
+            ``max_pending_echoes``, ``max_message_bytes``, ``runner_name``,
+            ``session_id``: see :class:`~pipebus.transports.serialized.SerializedRedisBus`.
     """
 
     gap_note = "pub/sub does not replay what was published meanwhile: it is lost to this runner"

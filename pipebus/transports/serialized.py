@@ -8,8 +8,11 @@ included, reaches local subscribers through the round trip to Redis.
 
 What differs from Pipecat: a message sent here is recorded once. It is stamped on
 send; its echo (the very bytes published) is delivered under that envelope instead
-of being stamped again. Input the serializer cannot read is counted, logged and
-recorded, never fatal; a lost subscription is taken up again with backoff.
+of being stamped again. A message whose bytes are over ``max_message_bytes`` (4 MiB
+unless told) is refused by ``send()`` before it is stamped: Redis drops every
+subscriber whose buffer a message overflows. Input the serializer cannot read is
+counted, logged and recorded, never fatal; a lost subscription is taken up again with
+backoff.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from pipebus.bus.base import WorkerBus
 from pipebus.core.envelope import Envelope
 from pipebus.core.errors import BusError
 from pipebus.core.messages import BusDecodeErrorMessage, BusMessage, BusTransportGapMessage
+from pipebus.core.routing import Delivery, delivery_of
 from pipebus.transports.connection import CONNECTION_ERRORS, Backoff, translated
 from pipebus.transports.echoes import PendingEchoes
 from pipebus.transports.inbound import EXCERPT_BYTES
+from pipebus.transports.limits import MAX_MESSAGE_BYTES, too_large
 
 if TYPE_CHECKING:
     from pipebus.core.serializers import MessageSerializer
@@ -123,11 +128,15 @@ class SerializedRedisBus(WorkerBus):
         serializer: Turns messages into the bytes on the channel, and back.
         channel: The pub/sub channel every runner shares (Pipecat's default).
         max_pending_echoes: How many sent messages may wait for their echo at once.
+        max_message_bytes: The most bytes one message may take; ``send()`` refuses a
+            larger one. Raise it (on the senders) only within what Redis lets every
+            subscriber buffer: ``client-output-buffer-limit pubsub``, whose hard limit
+            (32 MiB by default) drops the subscriber, messages queued for it included.
         runner_name: The runner; a ``WorkerRunner`` sets it.
         session_id: The recording session; a ``WorkerRunner`` sets it.
 
     Raises:
-        ValueError: If ``max_pending_echoes`` is not positive.
+        ValueError: If ``max_pending_echoes`` or ``max_message_bytes`` is not positive.
     """
 
     def __init__(
@@ -137,10 +146,15 @@ class SerializedRedisBus(WorkerBus):
         serializer: MessageSerializer,
         channel: str = DEFAULT_CHANNEL,
         max_pending_echoes: int = MAX_PENDING_ECHOES,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
         runner_name: str | None = None,
         session_id: str | None = None,
     ) -> None:
         super().__init__(runner_name=runner_name, session_id=session_id)
+        if max_message_bytes < 1:
+            raise ValueError(f"max_message_bytes must be positive, not {max_message_bytes}")
+        self.max_message_bytes = max_message_bytes
+        self._serialized: dict[int, bytes] = {}
         self._redis = redis
         self._serializer = serializer
         self.channel = channel
@@ -220,18 +234,65 @@ class SerializedRedisBus(WorkerBus):
 
     # --- sending -------------------------------------------------------------------------
 
+    async def send(self, message: BusMessage) -> None:
+        """Send ``message`` (see :meth:`WorkerBus.send`), serialized before it is stamped.
+
+        Raises:
+            EncodeError: If the serializer cannot write the message.
+            MessageTooLargeError: If its bytes are over ``max_message_bytes``.
+            TransportError: If Redis refuses or cannot be reached.
+        """
+        if delivery_of(type(message)) is not Delivery.PUBLISH:
+            await super().send(message)
+            return
+        # Serialized first, so that a message this bus refuses is never stamped and
+        # recorded; publish_envelope() takes these bytes (stamping does not await).
+        key = id(message)
+        self._serialized[key] = self._serialize(message)
+        try:
+            await super().send(message)
+        finally:
+            self._serialized.pop(key, None)
+
     async def publish(self, message: BusMessage) -> None:
-        """Stamp ``message`` and publish it (Pipecat's signature)."""
-        await self.publish_envelope(self.stamp(message))
+        """Stamp ``message`` and publish it (Pipecat's signature).
+
+        Raises:
+            EncodeError: If the serializer cannot write the message.
+            MessageTooLargeError: If its bytes are over ``max_message_bytes``.
+            TransportError: If Redis refuses or cannot be reached.
+        """
+        data = self._serialize(message)
+        await self._publish(self.stamp(message), data)
 
     async def publish_envelope(self, envelope: Envelope) -> None:
         """Publish the serialized message now; it is delivered here when it comes back.
 
         Raises:
             EncodeError: If the serializer cannot write the message.
+            MessageTooLargeError: If its bytes are over ``max_message_bytes``.
             TransportError: If Redis refuses or cannot be reached.
         """
-        data = self._serializer.serialize(envelope.message)
+        message = envelope.message
+        data = self._serialized.pop(id(message), None)
+        await self._publish(envelope, self._serialize(message) if data is None else data)
+
+    def _serialize(self, message: BusMessage) -> bytes:
+        data = self._serializer.serialize(message)
+        if len(data) > self.max_message_bytes:
+            raise too_large(
+                message,
+                len(data),
+                self.max_message_bytes,
+                f"as {type(self._serializer).__name__} writes it",
+                "raise the limit with RedisBus(..., serializer=..., max_message_bytes=N) on "
+                "the senders, within what Redis lets a subscriber buffer "
+                "(client-output-buffer-limit pubsub, 32 MiB by default), or send large "
+                "data by reference",
+            )
+        return data
+
+    async def _publish(self, envelope: Envelope, data: bytes) -> None:
         expecting = self.running and self._pubsub is not None
         if expecting:
             self._echoes.expect(data, envelope)

@@ -10,6 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from pipebus import RedisBus
+from pipebus.core.serializers import JSONMessageSerializer
 from pipebus.transports import RedisStreamBus
 from pipebus.transports.base import RedisTransportBus
 from tests.services import need_redis
@@ -57,6 +58,35 @@ async def make_bus(
 
     def make(runner_name: str | None = None, **options: Any) -> RedisTransportBus:
         bus = bus_type(redis=redis, channel=channel, runner_name=runner_name, **options)
+        made.append(bus)
+        return bus
+
+    yield make
+    for bus in made:
+        await bus.stop()
+
+
+RUNNER_BUS_KINDS = ("pubsub", "serialized", "stream")
+"""Every Redis bus a runner can use: RedisBus, RedisBus(serializer=...), RedisStreamBus."""
+
+
+@pytest.fixture(params=RUNNER_BUS_KINDS)
+async def runner_bus(
+    redis: Redis, channel: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[..., Any]]:
+    """``runner_bus(**options)``: a new bus of each Redis kind in turn, on this test's channel.
+
+    Options go to the bus's constructor; the buses are stopped after the test.
+    """
+    kind: str = request.param
+    made: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        if kind == "serialized":
+            options.setdefault("serializer", JSONMessageSerializer())
+            bus = RedisBus(redis=redis, channel=channel, **options)
+        else:
+            bus = BUS_TYPES[kind](redis=redis, channel=channel, **options)
         made.append(bus)
         return bus
 

@@ -14,6 +14,11 @@ class Note(BusDataMessage, wire_name="ttest.Note"):
 
 
 @dataclass
+class Blob(BusDataMessage, wire_name="ttest.Blob"):
+    data: str = ""
+
+
+@dataclass
 class Alarm(BusSystemMessage, wire_name="ttest.Alarm"):
     n: int = 0
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
 
 import pytest
 
+from pipebus import AsyncQueueBus, BusJobRequestMessage
+from pipebus.bus.context import ActiveDelivery, current_delivery
 from pipebus.core.envelope import ENVELOPE_VERSION
 from pipebus.core.errors import DecodeError, TransportError
-from pipebus.core.wire import MAX_ENVELOPE_BYTES
+from pipebus.core.wire import MAX_ENVELOPE_BYTES, encode_envelope, envelope_fields_json
+from pipebus.transports.base import HEADER_TO_RUNNER
 from pipebus.transports.connection import Backoff
 from pipebus.transports.inbound import classify
+from pipebus.transports.limits import envelope_header_bound
 from pipebus.transports.outbox import Entry, Outbox
 from pipebus.transports.peers import PeerWatch
 from pipebus.transports.stats import Counters
@@ -47,6 +52,41 @@ def envelope_like(**changes: object) -> bytes:
 )
 def test_a_decode_error_is_classified_by_kind(raw: bytes, kind: str) -> None:
     assert classify(raw, ERROR) == kind
+
+
+ODD_NAMES = ["plain", 'with "quotes", commas', "back\\slash\\", "ünïcødé 名前", 'x,"runner":"y",']
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_the_header_pattern_ends_exactly_at_the_envelopes_runner_field(name: str) -> None:
+    bus = AsyncQueueBus(runner_name=name, session_id=f"session {name}")
+    payload = {"a": 1, "runner": name, "b": {"runner": name}}
+    envelope = bus.stamp(BusJobRequestMessage(source=name, job_id=name, payload=payload))
+    raw = encode_envelope(envelope)
+    header = HEADER_TO_RUNNER.match(raw)
+    assert header is not None
+    value = json.dumps(name, ensure_ascii=False).encode()
+    assert raw.startswith(value + b',"trace":', header.end())
+    assert header.end() < raw.index(b'"msg":')  # in the header, not in the fields
+
+
+def test_the_header_bound_covers_a_header_with_a_cause_and_the_longest_tracestate() -> None:
+    bus = AsyncQueueBus(runner_name='ünïcødé "runner"', session_id="s\\" * 20)
+    cause = dataclasses.replace(
+        bus.stamp(BusJobRequestMessage(source="a", job_id="j")),
+        message_id="remote-" + '"' * 100,
+        trace_state="k=" + '"' * 510,  # receivers accept up to 512 characters
+    )
+    message = BusJobRequestMessage(source="a", job_id="j", payload={"x": 1})
+    token = current_delivery.set(ActiveDelivery(cause, "handler", 0))
+    try:
+        bound = envelope_header_bound(message, bus.session_id, bus.runner_name)
+        envelope = bus.stamp(message)
+    finally:
+        current_delivery.reset(token)
+    assert envelope.causation_id == cause.message_id and envelope.trace_state
+    header = len(encode_envelope(envelope)) - len(envelope_fields_json(envelope).encode())
+    assert header <= bound < header + 2048  # the bound is close, and never short
 
 
 def test_a_runner_is_lost_after_a_silence_past_the_timeout() -> None:

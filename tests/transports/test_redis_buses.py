@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from pipebus import (
+    AsyncQueueBus,
     BaseWorker,
+    BusJobRequestMessage,
     BusRunnerHeartbeatMessage,
     BusRunnerLeftMessage,
     RedisBus,
     TransportError,
     WorkerRunner,
 )
+from pipebus.core.wire import encode_envelope
 from pipebus.testing import EnvelopeCapture, running, until
 from pipebus.transports import RedisStreamBus, TransportStats
 from pipebus.transports.base import RedisTransportBus
@@ -123,6 +128,62 @@ async def test_runners_share_registries_and_run_jobs_across(
         await second.end()
         await until(lambda: "echo" not in first.registry)  # it stopped with its runner
         assert first.registry.state.workers["echo"].status == "ended"
+
+
+class Echo(BaseWorker):
+    async def on_job_request(self, message: BusJobRequestMessage) -> None:
+        await self.send_job_response(message.job_id, {"echo": message.payload})
+
+
+async def test_a_payload_naming_the_receiving_runner_still_reaches_it(
+    runner_bus: Callable[..., Any],
+) -> None:
+    # Issue #14, item 4: the own-message check found '"runner":"second"' in the payload.
+    first = WorkerRunner(name="first", bus=runner_bus(), handle_sigint=False, event_log=None)
+    second = WorkerRunner(name="second", bus=runner_bus(), handle_sigint=False, event_log=None)
+    asker = BaseWorker("asker")
+    await first.add_workers(asker)
+    await second.add_workers(Echo("echo"))
+    payload = {"q": 1, "runner": "second", "source": "first", "z": 2}
+    async with running(second), running(first):
+        await until(lambda: "echo" in first.registry and "asker" in second.registry)
+        async with asker.job("echo", payload=payload, timeout=5) as job:
+            pass
+        assert job.response == {"echo": payload}
+
+
+async def test_only_the_envelopes_runner_field_marks_a_message_as_this_runners_own(
+    make_bus: MakeBus, redis: Redis
+) -> None:
+    reader = make_bus("reader")
+    sink = Sink("w")
+    await reader.subscribe(sink)
+    await reader.start()
+    other = AsyncQueueBus(runner_name="other")
+    payload = {"a": 1, "runner": "reader", "b": 2}
+    laid_out = encode_envelope(
+        other.stamp(BusJobRequestMessage(source="x", target="w", job_id="j1", payload=payload))
+    )
+    assert b',"runner":"reader",' in laid_out  # what the old check took for its own
+    # Another writer may put the fields first: the runner named in them is not the sender.
+    document = json.loads(
+        encode_envelope(
+            other.stamp(BusJobRequestMessage(source="x", target="w", job_id="j2", payload=payload))
+        )
+    )
+    fields_first = json.dumps({"msg": document.pop("msg"), **document}, separators=(",", ":"))
+    for raw in (laid_out, fields_first.encode()):
+        if isinstance(reader, RedisStreamBus):
+            await redis.xadd(reader.channel, {"e": raw})
+        else:
+            await redis.publish(reader.channel, raw)
+    got = await sink.has(2)
+    assert [(m.job_id, m.payload) for m in got] == [("j1", payload), ("j2", payload)]  # type: ignore[attr-defined]
+    assert reader.transport_stats.own_skipped == 0
+    # Its own messages still come back and are skipped.
+    await reader.send(Note(source="x", n=1))
+    await until(lambda: reader.transport_stats.own_skipped == 1)
+    assert reader.transport_stats.received == 2
 
 
 async def test_a_runner_says_goodbye_and_a_quiet_one_sends_heartbeats(make_bus: MakeBus) -> None:
