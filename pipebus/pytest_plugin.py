@@ -4,7 +4,16 @@ Fixtures:
 
 - ``pipebus_event_log``: a private, empty event log file for the test; runners that
   record by default write there (``$PIPEBUS_EVENT_LOG`` points at it).
-- ``pipebus_regression``: checks worker code against a recorded session::
+- ``pipebus_regression``: checks worker code against a recorded session, from a plain
+  test (no plugin needed)::
+
+      def test_researcher_still_behaves(pipebus_regression):
+          pipebus_regression.check_sync(
+              "tests/fixtures/researcher.jsonl", lambda: Researcher("researcher")
+          )
+
+  or from an async test, which needs a plugin that runs async tests (pytest-asyncio
+  with ``asyncio_mode = "auto"``, or the test marked ``@pytest.mark.asyncio``)::
 
       async def test_researcher_still_behaves(pipebus_regression):
           await pipebus_regression.check(
@@ -13,7 +22,8 @@ Fixtures:
 
   The source is a transcript file (``pipebus replay ... --save-transcript``) or an event
   log path or URL (then pass ``worker=`` and, optionally, ``session=``). A divergence
-  fails the test with the step, the expected and the actual message.
+  fails the test with the step, the expected and the actual message and, when they
+  differ, each differing field with both full values and the full diff.
 """
 
 from __future__ import annotations
@@ -57,6 +67,34 @@ class RegressionCheck:
         if not result.ok:
             pytest.fail(result.report(), pytrace=False)
         return result
+
+    def check_sync(
+        self,
+        source: str | Path,
+        make_worker: Callable[[], BaseWorker],
+        *,
+        worker: str | None = None,
+        session: str = "last",
+        timeout: float = 5.0,
+    ) -> RerunResult:
+        """:meth:`check` for a plain (sync) test: runs it in an event loop of its own.
+
+        Raises:
+            RuntimeError: If called where an event loop is running (an async test):
+                there, ``await pipebus_regression.check(...)`` instead.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "pipebus_regression.check_sync() runs its own event loop, and one is "
+                "running here: in an async test, use `await pipebus_regression.check(...)`"
+            )
+        return asyncio.run(
+            self.check(source, make_worker, worker=worker, session=session, timeout=timeout)
+        )
 
     async def transcript(
         self, source: str | Path, *, worker: str | None = None, session: str = "last"

@@ -7,6 +7,7 @@ run), so tests never share a log and never write into the working directory.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,11 @@ import pytest
 
 from pipebus import WorkerRunner
 from pipebus.testing import running
+
+# The loop watchdog is on by default (100 ms) and records a BusLoopBlockedMessage on a
+# stall; on a loaded test machine a slow step of any test would add that event to the
+# events it compares. Its own tests (tests/workers/test_loop_watchdog.py) turn it on.
+os.environ.setdefault("PIPEBUS_LOOP_BLOCKED_MS", "off")
 
 
 @pytest.fixture(autouse=True)

@@ -5,11 +5,12 @@ A message is a dataclass. Its priority class is its base: :class:`BusDataMessage
 :class:`BusLocalMessage` marks a message that never leaves its runner.
 
 pipebus adds types of its own, at the end of this module:
-``BusWorkerStoppedMessage`` (a worker stopped; registries forget it) and two
+``BusWorkerStoppedMessage`` (a worker stopped; registries forget it) and three
 record-only events that are written to the event log but never delivered:
-``BusHandlerErrorMessage`` and ``BusJobGroupFinishedMessage``. Runners on a network
-transport (Redis) also exchange heartbeats and goodbyes, and record what their
-transport could not decode and when it was cut off.
+``BusHandlerErrorMessage``, ``BusJobGroupFinishedMessage`` and
+``BusLoopBlockedMessage``. Runners on a network transport (Redis) also exchange
+heartbeats and goodbyes, and record what their transport could not decode and when
+it was cut off.
 
 Every subclass registers with the codec's catalog when it is defined, under its class
 name or the ``wire_name`` it gives (``class Hello(BusDataMessage, wire_name="app.Hello")``).
@@ -353,6 +354,32 @@ class BusJobGroupFinishedMessage(BusSystemMessage, BusRecordOnly):
     job_id: str
     status: str
     reason: str | None = None
+
+
+@dataclass
+class BusLoopBlockedMessage(BusSystemMessage, BusRecordOnly):
+    """(pipebus, record-only) The event loop was blocked: nothing else ran meanwhile.
+
+    A runner's loop watchdog records it when a timer runs ``blocked_ms`` late (see
+    ``WorkerRunner(loop_blocked_ms=...)``); ``source`` is the subscriber whose handler
+    was running, else the runner. Its cause is the message being handled, if any.
+
+    Attributes:
+        blocked_ms: How long the loop ran nothing else, in milliseconds.
+        threshold_ms: The watchdog's threshold when it was recorded.
+        handler: The code that was running: the subscriber's handler
+            (``"Worker.on_bus_message"``) or the outermost function of the task.
+        message_id: Id of the message being handled, if the loop was in a delivery.
+        blocked_in: The innermost line running (``file:line in function``).
+        traceback: The loop thread's stack while it was blocked (empty if unknown).
+    """
+
+    blocked_ms: float
+    threshold_ms: float
+    handler: str | None = None
+    message_id: str | None = None
+    blocked_in: str | None = None
+    traceback: str = ""
 
 
 JOB_MESSAGE_TYPES: tuple[type[BusMessage], ...] = (

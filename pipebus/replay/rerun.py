@@ -6,13 +6,18 @@ before each input, the rerun waits until the worker has sent as many messages as
 had sent by that point of the recording, and compares them. Ids and times are
 normalised: a job id the new code generated stands for the recorded one it replaces,
 ``started_at`` and frame ids are ignored, handler errors compare by type and text.
-The first divergence ends the rerun and is reported with its step.
+The first divergence ends the rerun and is reported with its step and, when the
+worker sent a different message, a structured diff in pytest's assertion style: each
+differing field by its path with both full values, then the full diff of the two
+messages (as compared, after the normalisation above).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import difflib
+import pprint
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,17 +45,23 @@ class Divergence:
         expected: What the worker sent in the recording (None: nothing more).
         actual: What it sent now (None: nothing within the timeout).
         reason: One sentence.
+        diff: For two different messages, the structured diff: the differing fields
+            with their full values, then the full diff (see :func:`message_diff`).
     """
 
     step: int
     expected: BusMessage | None
     actual: BusMessage | None
     reason: str
+    diff: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         expected = describe(self.expected) if self.expected is not None else "nothing"
         actual = describe(self.actual) if self.actual is not None else "nothing"
-        return f"step {self.step}: {self.reason}\n  expected: {expected}\n  actual:   {actual}"
+        lines = [f"step {self.step}: {self.reason}", f"  expected: {expected}"]
+        lines.append(f"  actual:   {actual}")
+        lines += (f"  {line}" if line else "" for line in self.diff)
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +168,72 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class _Absent:
+    """A field one side has and the other has not."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT = _Absent()
+
+
+def _differing(expected: Any, actual: Any, path: str) -> list[tuple[str, Any, Any]]:
+    """The leaves where two compared values differ, each as (path, expected, actual)."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        found: list[tuple[str, Any, Any]] = []
+        for key in [*expected, *(k for k in actual if k not in expected)]:
+            inner = f"{path}[{key!r}]" if path else str(key)
+            if key not in actual or key not in expected:
+                found.append((inner, expected.get(key, _ABSENT), actual.get(key, _ABSENT)))
+            else:
+                found += _differing(expected[key], actual[key], inner)
+        return found
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        found = []
+        for index, (old, new) in enumerate(zip(expected, actual, strict=True)):
+            found += _differing(old, new, f"{path}[{index}]")
+        return found
+    return [] if expected == actual else [(path or "message", expected, actual)]
+
+
+def _as_mapping(compared: Any) -> Any:
+    """A compared message as one mapping: its type, then its fields (or the error's parts)."""
+    if isinstance(compared, tuple) and len(compared) == 2 and isinstance(compared[1], dict):
+        return {"type": compared[0], **compared[1]}
+    if isinstance(compared, tuple) and compared and compared[0] == "handler error":
+        names = ("kind", "source", "handler", "error_type", "error")
+        return dict(zip(names, compared, strict=False))
+    return compared
+
+
+def message_diff(expected: Any, actual: Any) -> tuple[str, ...]:
+    """Two compared messages' differences, in pytest's assertion style.
+
+    First each differing field by its path (``update['progress']``) with both values
+    in full, never cut (for two strings, where they first differ); then the full
+    diff of the two messages, ``-`` for the recording and ``+`` for the new code.
+    """
+    old, new = _as_mapping(expected), _as_mapping(actual)
+    lines = ["Differing fields (expected != actual):"]
+    for path, was, now in _differing(old, new, ""):
+        lines.append(f"  {path}: {was!r} != {now!r}")
+        if isinstance(was, str) and isinstance(now, str):
+            pairs = enumerate(zip(was, now, strict=False))
+            at = next((i for i, (a, b) in pairs if a != b), None)
+            at = min(len(was), len(now)) if at is None else at
+            lines.append(
+                f"    (the strings first differ at character {at}: {len(was)} and {len(now)} long)"
+            )
+    lines.append("Full diff (- expected, + actual):")
+    left = pprint.pformat(old, width=88, sort_dicts=False).splitlines()
+    right = pprint.pformat(new, width=88, sort_dicts=False).splitlines()
+    lines += (
+        f"  {line.rstrip()}" for line in difflib.ndiff(left, right) if not line.startswith("?")
+    )
+    return tuple(lines)
+
+
 class _Comparison:
     """Compares the worker's messages with the recorded ones, each once, in order."""
 
@@ -182,9 +259,11 @@ class _Comparison:
             actual = sent[self.matched]
             self.normaliser.learn(step.message, actual)
             recorded = self.normaliser.comparable(step.message, recorded=True)
-            if recorded != self.normaliser.comparable(actual, recorded=False):
+            now = self.normaliser.comparable(actual, recorded=False)
+            if recorded != now:
+                reason = "the worker sent a different message"
                 return Divergence(
-                    step.seq, step.message, actual, "the worker sent a different message"
+                    step.seq, step.message, actual, reason, message_diff(recorded, now)
                 )
             self.matched += 1
         return None

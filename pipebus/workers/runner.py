@@ -38,10 +38,12 @@ from pipebus.live.worker_registry import WorkerRegistry
 from pipebus.workers.base import BaseWorker
 from pipebus.workers.event_source import EventSource
 from pipebus.workers.hosting import HostedWorkers
+from pipebus.workers.loop_watchdog import LoopWatchdog, threshold_from
 from pipebus.workers.recording import DEFAULT_LOG, SessionRecording, _DefaultLog
 from pipebus.workers.runner_exchange import RegistrySync
 from pipebus.workers.session_tracing import SessionTracing
 from pipebus.workers.signals import SignalHandling
+from pipebus.workers.stuck_tasks import end_stuck_tasks, owner_of_bus_task
 
 if TYPE_CHECKING:
     from pipebus.eventlog.recorder import Durability, Recorder
@@ -80,6 +82,10 @@ class WorkerRunner(EventSource, BusSubscriber):
             :mod:`pipebus.tracing.setup`), True, False, or ``TracingSettings``.
         refuse_unhandled_jobs: Make every worker this runner hosts answer a job it
             has no handler for with an ``ERROR`` at once (see ``BaseWorker``).
+        loop_blocked_ms: Record a ``BusLoopBlockedMessage`` whenever the event loop is
+            blocked this many milliseconds or longer (``0``: no watchdog). Default:
+            ``$PIPEBUS_LOOP_BLOCKED_MS`` (a number, or ``off``), else 100. See
+            :mod:`pipebus.workers.loop_watchdog`.
 
     Event handlers: ``on_ready(runner)`` once the runner has started its workers;
     ``on_error(runner, data: WorkerErrorData)`` when a worker's ``run()`` raises.
@@ -114,10 +120,13 @@ class WorkerRunner(EventSource, BusSubscriber):
         log_buffer: int = 20_000,
         tracing: bool | TracingSettings | None = None,
         refuse_unhandled_jobs: bool = False,
+        loop_blocked_ms: float | None = None,
     ) -> None:
         super().__init__()
         self._refuse_unhandled_jobs = refuse_unhandled_jobs
         self._name = name or f"runner-{uuid.uuid4().hex[:8]}"
+        threshold = threshold_from(loop_blocked_ms)
+        self._watchdog = LoopWatchdog(threshold, self._name) if threshold else None
         self._bus = bus if bus is not None else AsyncQueueBus()
         self._bus.runner_name = self.name
         self._registry = WorkerRegistry(runner_name=self.name)
@@ -150,6 +159,11 @@ class WorkerRunner(EventSource, BusSubscriber):
         self._before_run: tuple[Callable[[str | None], Awaitable[None]], str | None] | None = None
         self._register_event_handler("on_ready")
         self._register_event_handler("on_error")
+
+    @property
+    def loop_watchdog(self) -> LoopWatchdog | None:
+        """The loop watchdog (None when ``loop_blocked_ms=0`` turned it off)."""
+        return self._watchdog
 
     @property
     def name(self) -> str:
@@ -296,6 +310,8 @@ class WorkerRunner(EventSource, BusSubscriber):
             await self._tracing.begin(self.bus)
             await self.bus.subscribe(self)
             await self.bus.start()
+            if self._watchdog is not None:
+                self._watchdog.start(self.bus)
             self._signals.install()
             for hosted in self._workers.all():
                 self._workers.start(hosted, self._run_worker)
@@ -309,6 +325,11 @@ class WorkerRunner(EventSource, BusSubscriber):
                 ask, reason = early
                 await ask(reason)
             if auto_end and not self._workers.all():
+                logger.warning(
+                    "runner %s has no workers: run() returns at once and its bus refuses "
+                    "sends from then on; add workers first, or run(auto_end=False)",
+                    self.name,
+                )
                 self._shutdown.set()
             try:
                 await self._shutdown.wait()
@@ -326,6 +347,12 @@ class WorkerRunner(EventSource, BusSubscriber):
             await self.cleanup_tasks()
             await self.bus.unsubscribe(self)
             await self.bus.stop()
+            await end_stuck_tasks(self.bus, self._tasks_left(), self._shutdown_timeout)
+            # Nothing delivers or writes what is sent from now on: refuse it (a later
+            # bus.start() by the application takes sends again).
+            self.bus.refuse_sends(f"runner '{self.name}' has finished (its run() returned)")
+            if self._watchdog is not None:
+                self._watchdog.stop()
             try:
                 await self._recording.end(status)
             finally:
@@ -335,6 +362,26 @@ class WorkerRunner(EventSource, BusSubscriber):
             await asyncio.to_thread(gc.collect)
         if cancelled_from_outside:
             raise asyncio.CancelledError
+
+    def _tasks_left(self) -> list[tuple[str, asyncio.Task[Any]]]:
+        """The tasks of this runner's workers and bus still running after the shutdown.
+
+        Each worker's task, and every task of a worker's or the bus's task manager that
+        was cancelled and has not ended (a task manager may be shared: tasks nobody
+        cancelled are left alone).
+        """
+        left: list[tuple[str, asyncio.Task[Any]]] = []
+        for hosted in self._workers.all():
+            name = hosted.worker.name
+            if hosted.task is not None and not hosted.task.done():
+                left.append((name, hosted.task))
+            left.extend(
+                (name, t) for t in hosted.worker.task_manager.current_tasks() if t.cancelling()
+            )
+        for task in self.bus.task_manager.current_tasks():
+            if task.cancelling():
+                left.append((owner_of_bus_task(task, self.name), task))
+        return left
 
     async def _shut_down_workers(self) -> None:
         timeout = self._shutdown_timeout

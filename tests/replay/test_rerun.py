@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipebus import BusJobRequestMessage, DecodeError
+from pipebus import BaseWorker, BusJobRequestMessage, DecodeError, WorkerRunner, job
 from pipebus.demo import Closer, Coordinator, FactChecker, Researcher, Writer, run_demo
 from pipebus.replay import SessionReplay
 from pipebus.replay.rerun import rerun
@@ -108,4 +108,91 @@ def test_the_pytest_plugin_fails_a_test_on_divergence(
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         ["*fact_checker diverges from the recording at step*", "*verified*"]
+    )
+
+
+LONG = "Venus turns so slowly that " + "its day, sunrise to sunrise, " * 5 + "lasts 117 Earth days."
+
+
+class Teller(BaseWorker):
+    """Answers with a long text: what it says past 100 characters is what matters."""
+
+    @job(name="tell")
+    async def tell(self, message: BusJobRequestMessage) -> None:
+        await self.send_job_response(message.job_id, {"text": LONG, "words": LONG.count(" ")})
+
+
+class Asker(BaseWorker):
+    async def on_activated(self, args: object) -> None:
+        async with self.job("teller", name="tell", timeout=5):
+            pass
+        await self.end(reason="told")
+
+
+async def teller_transcript(log: Path) -> Transcript:
+    runner = WorkerRunner(handle_sigint=False, event_log=log)
+    await runner.add_workers(Asker("asker"), Teller("teller"))
+    await asyncio.wait_for(runner.run(), 10)
+    async with await SessionReplay.open(log) as replay:
+        return await transcript_of(replay, "teller")
+
+
+class MisTeller(Teller):
+    @job(name="tell")
+    async def tell(self, message: BusJobRequestMessage) -> None:
+        text = LONG.replace("117", "116")  # differs at character 175 only
+        await self.send_job_response(message.job_id, {"text": text, "words": LONG.count(" ")})
+
+
+async def test_a_divergence_shows_each_differing_field_in_full_and_a_full_diff(
+    private_event_log: Path,
+) -> None:
+    transcript = await teller_transcript(private_event_log)
+    result = await rerun(transcript, lambda: MisTeller("teller"), timeout=3)
+    assert result.divergence is not None
+    report = result.report()
+    expected_text = repr(LONG)
+    actual_text = repr(LONG.replace("117", "116"))
+    # The differing field by its path, with both values whole (not cut at ~100 chars).
+    assert f"response['text']: {expected_text} != {actual_text}" in report
+    assert f"first differ at character {LONG.index('117') + 2}" in report
+    assert "response['words']" not in report.split("Full diff")[0]  # only what differs
+    # Then the full diff, - the recording, + the new code, as pytest shows one.
+    full = report.split("Full diff (- expected, + actual):\n")[1].splitlines()
+    changed = [line.strip() for line in full if line.lstrip().startswith(("- ", "+ "))]
+    assert [line[0] for line in changed] == ["-", "+"]
+    assert "lasts 117" in changed[0] and "lasts 116" in changed[1]
+
+
+def test_the_fixture_works_in_a_plain_sync_test_without_an_async_plugin(
+    pytester: pytest.Pytester, private_event_log: Path
+) -> None:
+    asyncio.run(teller_transcript(private_event_log)).save(pytester.path / "teller.jsonl")
+    pytester.makepyfile(
+        """
+        from tests.replay.test_rerun import MisTeller, Teller
+
+        def test_same(pipebus_regression):
+            result = pipebus_regression.check_sync("teller.jsonl", lambda: Teller("teller"))
+            assert result.ok
+
+        def test_changed(pipebus_regression):
+            pipebus_regression.check_sync("teller.jsonl", lambda: MisTeller("teller"))
+
+        async def test_async_without_a_plugin_is_told_what_to_use(pipebus_regression):
+            pipebus_regression.check_sync("teller.jsonl", lambda: Teller("teller"))
+        """
+    )
+    # -p no:asyncio: pytest-asyncio is not there, as in a project that never installed it.
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:asyncio", f"--rootdir={pytester.path}"
+    )
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*teller diverges from the recording at step*",
+            "*Differing fields (expected != actual):*",
+            "*response[[]'text'[]]: *117 Earth days.' != *116 Earth days.'*",
+            "*async def functions are not natively supported*",
+        ]
     )

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from pipebus import (
     BaseWorker,
@@ -15,6 +19,7 @@ from pipebus import (
     BusEndMessage,
     BusEndWorkerMessage,
     BusError,
+    BusHandlerErrorMessage,
     BusWorkerRegistryMessage,
     DuplicateNameError,
     WorkerErrorData,
@@ -23,7 +28,10 @@ from pipebus import (
     WorkerRunner,
     worker_ready,
 )
+from pipebus.replay import SessionReplay
 from pipebus.testing import EnvelopeCapture, running, until
+from pipebus.transports import RedisBus
+from tests.services import need_redis
 
 
 class SlowToEnd(BaseWorker):
@@ -256,3 +264,98 @@ async def test_pipeline_runner_is_a_deprecated_worker_runner() -> None:
     assert isinstance(runner, WorkerRunner)
     await asyncio.wait_for(runner.run(), 5)
     assert runner.phase == "done"
+
+
+STUBBORN_APP = """
+import asyncio, sys
+from pipebus import BaseWorker, BusEndWorkerMessage, WorkerRunner
+
+class Stubborn(BaseWorker):
+    async def on_bus_message(self, message):
+        if isinstance(message, BusEndWorkerMessage):
+            while True:  # never lets a cancel through
+                try:
+                    await asyncio.sleep(0.05)
+                except asyncio.CancelledError:
+                    print("swallowed a cancel", flush=True)
+        await super().on_bus_message(message)
+
+async def main():
+    runner = WorkerRunner(handle_sigint=False, shutdown_timeout=0.3, event_log=sys.argv[1])
+    await runner.add_workers(Stubborn("stubborn"))
+    runner.add_event_handler("on_ready", lambda r: r.create_task(r.end(reason="bye"), "end"))
+    await runner.run()
+    print("run returned", flush=True)
+
+asyncio.run(main())
+print("interpreter exiting", flush=True)
+"""
+
+
+async def test_a_handler_that_swallows_cancellation_is_recorded_in_order_and_the_process_exits(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "stubborn_app.py"
+    script.write_text(textwrap.dedent(STUBBORN_APP))
+    log = tmp_path / "stubborn.db"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        str(log),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(20):
+            out, err = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        pytest.fail("the process hung: a task that swallows its cancel kept it from exiting")
+    assert process.returncode == 0, err.decode()
+    assert out.decode().splitlines()[-2:] == ["run returned", "interpreter exiting"]
+    async with await SessionReplay.open(log, "last") as replay:
+        events = await replay.events()
+        status = replay.info.status
+    runner = replay.info.runner
+    # What happened, in the order it happened (the registry snapshot may come anywhere).
+    assert [
+        (e.type, e.source, e.target) for e in events if e.type != "BusWorkerRegistryMessage"
+    ] == [
+        ("BusWorkerReadyMessage", "stubborn", None),
+        ("BusEndWorkerMessage", runner, "stubborn"),
+        ("BusCancelWorkerMessage", runner, "stubborn"),
+        ("BusWorkerStoppedMessage", "stubborn", None),
+        ("BusHandlerErrorMessage", "stubborn", None),
+    ]
+    stuck = events[-1].message
+    assert isinstance(stuck, BusHandlerErrorMessage)
+    assert stuck.error_type == "CancelledError"
+    assert "ignored its cancellation" in stuck.error
+    assert "in on_bus_message" in stuck.traceback  # where it was stuck
+    assert status == "ended"
+
+
+async def test_a_runner_with_no_workers_refuses_sends_after_run_returns_on_redis() -> None:
+    redis = Redis.from_url(need_redis())
+    bus = RedisBus(redis=redis, channel=f"pipebus-test:no-workers:{os.getpid()}")
+    try:
+        runner = WorkerRunner(bus=bus, handle_sigint=False, event_log=None)
+        await asyncio.wait_for(runner.run(), 5)  # no workers: returns at once
+        for _ in range(3):
+            with pytest.raises(BusError, match=r"refuses BusEndMessage from 'app'.*has finished"):
+                await bus.send(BusEndMessage(source="app", reason="too late"))
+        assert bus.transport_stats.pending == 0  # nothing left waiting in the outbox
+        assert bus.stats.stamped == runner.bus.stats.stamped  # nothing stamped either
+    finally:
+        await redis.aclose()
+
+
+async def test_a_finished_runner_s_bus_takes_sends_again_once_restarted() -> None:
+    runner = WorkerRunner(handle_sigint=False, event_log=None)
+    await runner.run()
+    with pytest.raises(BusError, match="has finished"):
+        await runner.bus.send(BusEndMessage(source="app"))
+    await runner.bus.start()
+    await runner.bus.send(BusEndMessage(source="app"))
+    await runner.bus.stop()
