@@ -1,8 +1,10 @@
 """Alembic environment of the pipebus event log: async engines, batch mode for SQLite.
 
-pipebus runs migrations itself when it opens a log, handing its own connection in
-``config.attributes["connection"]``; the ``alembic`` command builds an engine from
-``-x url=...``, ``$PIPEBUS_EVENT_LOG`` or ``sqlalchemy.url`` in alembic.ini.
+pipebus runs migrations itself when it opens a log to record (or for ``pipebus db
+upgrade``), handing its own connection in ``config.attributes["connection"]``; the
+``alembic`` command opens the log named by ``-x url=...``, ``$PIPEBUS_EVENT_LOG`` or
+``sqlalchemy.url`` in alembic.ini the way pipebus does (a path or a URL; a PostgreSQL
+URL's ``?schema=name`` is the log's schema, created if missing).
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import os
 
 from alembic import context
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from pipebus.core.errors import EventLogError
+from pipebus.eventlog.engine import create_engine
+from pipebus.eventlog.postgres import lock_migrations, split_schema
 from pipebus.eventlog.schema import metadata
 from pipebus.eventlog.urls import to_url
 
@@ -30,6 +34,10 @@ def database_url() -> str:
 
 def run_with(connection: Connection) -> None:
     """Run the migrations on an open (sync-facing) connection."""
+    if connection.dialect.name == "sqlite":
+        # A log is in WAL mode (readers never block its writer); the mode is the file's
+        # own, set here once the database is known to be a log.
+        connection.exec_driver_sql("PRAGMA journal_mode=WAL")
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -41,10 +49,12 @@ def run_with(connection: Connection) -> None:
 
 
 async def run_online() -> None:
-    """Connect with an async engine and migrate."""
-    engine = create_async_engine(database_url())
+    """Connect with pipebus's engine for the log (its schema, its pragmas) and migrate."""
+    engine = create_engine(database_url())
     try:
         async with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                await lock_migrations(connection)  # as pipebus does: one migrator at a time
             await connection.run_sync(run_with)
             await connection.commit()
     finally:
@@ -53,8 +63,17 @@ async def run_online() -> None:
 
 def run_offline() -> None:
     """Write the migration SQL instead of running it (``alembic upgrade --sql``)."""
-    context.configure(url=database_url(), target_metadata=metadata, literal_binds=True)
+    url, schema = split_schema(database_url())
+    context.configure(url=url, target_metadata=metadata, literal_binds=True)
     with context.begin_transaction():
+        if schema is not None:
+            if not schema.replace("_", "").isalnum():
+                raise EventLogError(
+                    f"schema name {schema!r} must be letters, digits and underscores"
+                )
+            # The online path creates it on connecting and sets it as the search_path.
+            context.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            context.execute(f'SET search_path TO "{schema}"')
         context.run_migrations()
 
 

@@ -1,6 +1,8 @@
 """``pipebus db upgrade`` and ``pipebus db current``: the log's schema revision, by hand.
 
-Opening a log for any other command upgrades it already; these say what happens.
+``db upgrade`` is, beside recording, the only command that creates or migrates a log;
+the commands that read (``sessions``, ``show``, ``state``, ``inspect``, ``export``, ...)
+refuse a log that needs it and say so.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from pipebus.cli_commands.output import say
 from pipebus.core.errors import SchemaVersionError
 from pipebus.eventlog.engine import (
     create_engine,
-    head_revision,
-    known_revisions,
     prepare_schema,
+    refusal,
+    revisions,
+    schema_state,
     stored_revision,
 )
 
@@ -38,26 +41,28 @@ async def _upgrade(args: argparse.Namespace) -> int:
 async def _current(args: argparse.Namespace) -> int:
     location = location_of(args)
     require_existing(location)
-    engine = create_engine(location)
+    engine = create_engine(location, read_only=True)
     try:
-        try:
-            revision: str | None = await prepare_schema(engine, upgrade=False)
-            at_head = True
-        except SchemaVersionError:
-            revision = await stored_revision(engine, location)
-            at_head = False
+        state = await schema_state(engine)
     finally:
         await engine.dispose()
-    head = head_revision()
+    command = "pipebus db upgrade" + (f" --db {args.db}" if args.db else "")
+    # Someone else's database, or a PostgreSQL schema that is not there, is an error; an
+    # empty, older or newer log is a revision to report.
+    refused = refusal(state, location, upgrade=True, hint=f"run `{command}`")
+    if refused is not None and not isinstance(refused, SchemaVersionError):
+        raise refused
+    head, known = revisions()
+    revision = state.revision
+    at_head = revision == head
     if at_head:
         say(f"{location}: schema {revision} (head)")
-    elif revision is not None and revision not in known_revisions():
+    elif revision is not None and revision not in known:
         say(
             f"{location}: schema {revision}, newer than this pipebus (head {head}): "
             "upgrade pipebus to read it"
         )
     else:
-        command = "pipebus db upgrade" + (f" --db {args.db}" if args.db else "")
         say(f"{location}: schema {revision or 'none'}, head is {head}: run `{command}`")
     return 1 if args.check and not at_head else 0
 

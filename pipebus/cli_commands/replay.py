@@ -14,7 +14,7 @@ from pipebus.cli_commands import CommandError
 from pipebus.cli_commands.logs import opened_log
 from pipebus.cli_commands.output import say
 from pipebus.cli_commands.progress import ProgressBar
-from pipebus.replay.rerun import rerun
+from pipebus.replay.rerun import RerunResult, rerun
 from pipebus.replay.session import SessionReplay
 from pipebus.replay.transcript import Transcript, transcript_of
 from pipebus.workers.base import BaseWorker
@@ -51,10 +51,31 @@ def worker_factory(spec: str, name: str | None) -> Callable[[], BaseWorker]:
             )
         worker_class = target
         return lambda: worker_class(name)
+    if inspect.isbuiltin(target):
+        # A function of C code makes no worker, and calling it may act (os:system).
+        raise CommandError(f"{spec} is a built-in function, not a worker class or factory")
     if callable(target):
         function = target
-        return (lambda: function(name)) if name is not None else function
+        arguments = (name,) if name is not None else ()
+        return lambda: _made_by(spec, function, arguments)
     raise CommandError(f"{spec} is neither a worker class nor a function")
+
+
+def _made_by(spec: str, function: Callable[..., object], arguments: tuple[str, ...]) -> BaseWorker:
+    """What the factory ``spec`` returns, checked to be a worker.
+
+    Raises:
+        CommandError: If calling it fails or it returns something else than a worker
+            (the factory's exception stays as ``__cause__``, shown with ``-v``).
+    """
+    called = f"{spec}({', '.join(map(repr, arguments))})"
+    try:
+        made = function(*arguments)
+    except Exception as exc:  # the user's code: its failure is the command's one-line error
+        raise CommandError(f"{called} failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(made, BaseWorker):
+        raise CommandError(f"{called} returned {type(made).__name__}, not a BaseWorker")
+    return made
 
 
 async def _transcript(args: argparse.Namespace, worker: str | None) -> Transcript:
@@ -89,7 +110,7 @@ async def _check_all(args: argparse.Namespace) -> int:
                     absent += 1
                     bar.update(done, len(sessions))
                     continue
-            result = await rerun(transcript, factory, timeout=args.timeout)
+            result = await _rerun(transcript, factory, args.timeout)
             bar.update(done, len(sessions))
             if result.ok:
                 matched += 1
@@ -120,9 +141,19 @@ async def _run(args: argparse.Namespace) -> int:
         say(f"saved the transcript of {transcript.worker} ({steps} steps) to {where}")
     if factory is None:
         return 0
-    result = await rerun(transcript, factory, timeout=args.timeout)
+    result = await _rerun(transcript, factory, args.timeout)
     say(result.report())
     return 0 if result.ok else 1
+
+
+async def _rerun(
+    transcript: Transcript, factory: Callable[[], BaseWorker], timeout: float
+) -> RerunResult:
+    """Rerun the transcript; a worker not named as recorded is the command's error."""
+    try:
+        return await rerun(transcript, factory, timeout=timeout)
+    except ValueError as exc:  # rerun's one refusal: the worker's name is not the recorded one
+        raise CommandError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -64,13 +64,14 @@ class SessionReplay:
     ) -> SessionReplay:
         """Open a session (an id, a unique id prefix, or ``"last"``) of a log.
 
-        ``log`` is an open ``EventLog``, a path or URL, or None for the default log.
+        ``log`` is an open ``EventLog``, a path or URL, or None for the default log; a
+        log opened here is opened read-only (a replay never writes).
 
         Raises:
             EventLogError: If the log cannot be opened or holds no such session.
         """
         owns = not isinstance(log, EventLog)
-        opened = log if isinstance(log, EventLog) else await EventLog.open(log)
+        opened = log if isinstance(log, EventLog) else await EventLog.open(log, read_only=True)
         try:
             info = await opened.session(session)
             replay = cls(opened, info, owns_log=owns)

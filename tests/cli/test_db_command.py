@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from pipebus.eventlog.engine import head_revision
 from tests.cli import execute, log_path, pipebus, record_session
+from tests.eventlog.conftest import drop_schema
+from tests.services import need_postgres
 
 
 def test_db_upgrade_creates_a_fresh_log_and_db_current_finds_it_at_head(
@@ -86,3 +92,51 @@ def test_db_current_does_not_create_a_missing_log(
         "(give --db PATH|URL, or set PIPEBUS_EVENT_LOG)\n"
     )
     assert not missing.exists()
+
+
+def test_db_upgrade_creates_the_postgresql_schema_the_url_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = need_postgres()
+    schema = f"pbdb_{secrets.token_hex(6)}"
+    # The README's form: postgresql://...?schema=NAME, the schema not created by hand.
+    location = f"{base.replace('postgresql+asyncpg://', 'postgresql://')}?schema={schema}"
+    try:
+        run = pipebus(capsys, "db", "upgrade", "--db", location)
+        assert (run.status, run.err) == (0, "")
+        assert run.out == f"{location}: schema {head_revision()} (head), upgraded from none\n"
+        current = pipebus(capsys, "db", "current", "--db", location, "--check")
+        assert current.status == 0
+        assert current.out == f"{location}: schema {head_revision()} (head)\n"
+        listed = pipebus(capsys, "sessions", "--db", location)
+        assert (listed.status, listed.err) == (0, "")
+    finally:
+        asyncio.run(drop_schema(base, schema))
+
+
+def test_db_current_names_a_postgresql_schema_that_does_not_exist_and_creates_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = need_postgres()
+    schema = f"pbdb_{secrets.token_hex(6)}"
+    location = f"{base}?schema={schema}"
+    run = pipebus(capsys, "db", "current", "--db", location)
+    assert (run.status, run.out) == (1, "")
+    assert run.err == (
+        f"pipebus: error: {location} has no schema '{schema}': nothing was recorded there "
+        f"(check the URL's ?schema=, or run `pipebus db upgrade --db {location}` to create "
+        "the log)\n"
+    )
+    assert not asyncio.run(schema_exists(base, schema))
+
+
+async def schema_exists(base: str, schema: str) -> bool:
+    engine = create_async_engine(base)
+    try:
+        async with engine.connect() as connection:
+            found = await connection.scalar(
+                text("SELECT count(*) FROM pg_namespace WHERE nspname = :s"), {"s": schema}
+            )
+    finally:
+        await engine.dispose()
+    return bool(found)

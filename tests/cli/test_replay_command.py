@@ -55,7 +55,7 @@ async def test_a_changed_worker_exits_1_naming_the_step(
     out = capsys.readouterr().out
     assert status == 1
     assert "fact_checker diverges from the recording at step" in out
-    assert '"verified":true' in out and '"verified":false' in out
+    assert '"verified": True' in out and '"verified": False' in out
 
 
 async def test_a_transcript_is_saved_and_replayed_through_a_factory(
@@ -83,6 +83,63 @@ async def test_bad_worker_specs_are_named(
     assert "--name" in capsys.readouterr().err
     assert await run("replay", "--name", "nobody", "--worker", "pipebus.demo:Researcher") == 1
     assert "'nobody' sent nothing" in capsys.readouterr().err
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("pipebus: error: ") and captured.err.count("\n") == 1
+    assert "Traceback" not in captured.err
+    return captured.err
+
+
+async def test_a_builtin_function_as_worker_is_one_line_and_is_never_called(
+    demo_log: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert await run("replay", "--worker", "os:system") == 1
+    assert "os:system is a built-in function" in one_line_error(capsys)
+    touched = tmp_path / "touched"
+    # Were os.system called with the name, the shell would create the file.
+    assert await run("replay", "--worker", "os:system", "--name", f"touch {touched}") == 1
+    assert "os:system is a built-in function" in one_line_error(capsys)
+    assert not touched.exists()
+
+
+@pytest.fixture
+def odd_factories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (tmp_path / "odd_factories.py").write_text(
+        "from pipebus.demo import FactChecker\n"
+        "def not_a_worker(name=None):\n"
+        "    return 42\n"
+        "def broken(name=None):\n"
+        "    raise RuntimeError('no database here')\n"
+        "def wrong_name(name=None):\n"
+        "    return FactChecker('someone_else')\n"
+        "def no_arguments():\n"
+        "    return FactChecker('fact_checker')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "odd_factories"
+    sys.modules.pop("odd_factories", None)
+
+
+async def test_a_factory_that_fails_or_makes_no_worker_is_one_line(
+    demo_log: Path, odd_factories: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = ("--name", "fact_checker")
+    assert await run("replay", "--worker", f"{odd_factories}:not_a_worker") == 1
+    assert f"{odd_factories}:not_a_worker() returned int, not a BaseWorker" in one_line_error(
+        capsys
+    )
+    assert await run("replay", "--worker", f"{odd_factories}:not_a_worker", *name) == 1
+    assert "not_a_worker('fact_checker') returned int" in one_line_error(capsys)
+    assert await run("replay", "--worker", f"{odd_factories}:broken", *name) == 1
+    assert "broken('fact_checker') failed: RuntimeError: no database here" in one_line_error(capsys)
+    assert await run("replay", "--worker", f"{odd_factories}:no_arguments", *name) == 1
+    assert "no_arguments('fact_checker') failed: TypeError" in one_line_error(capsys)
+    assert await run("replay", "--worker", f"{odd_factories}:wrong_name", *name) == 1
+    err = one_line_error(capsys)
+    assert "the worker is named 'someone_else', the transcript 'fact_checker'" in err
 
 
 @pytest.fixture
