@@ -1,19 +1,29 @@
 """The PostgreSQL event log: its engine (a pool, a schema of its own) and its writer.
 
 A PostgreSQL log is the one several runners share. Each recording runner appends
-through a :class:`PostgresWriter`, a connection of its own, in one of two ways:
+through a :class:`PostgresWriter`, a connection of its own. Every batch is one
+transaction that first locks the session row (``SELECT ... FOR UPDATE``): positions are
+given under that lock, so commit order is position order and a reader tailing the log
+by position never skips a row; and every transaction writing events takes the same
+lock first, so runners appending at once wait in turn instead of deadlocking. Then:
 
-- **exclusive**: this runner is the session's only writer. The recorder numbers events
-  as the bus stamps them, so positions equal the bus's send order; a batch commits in
-  one transaction.
-- **shared**: several runners record one session. Each batch locks the session row
-  (``SELECT ... FOR UPDATE``), drops the messages already recorded by another runner
-  (same message id), numbers the rest after the session's last position and commits.
-  The lock makes commit order equal position order, so a reader tailing the log by
-  position never skips a row.
+- **alone**: as long as every event of the session is this runner's (the session's
+  last position is the one this writer committed last), the events keep the
+  positions the recorder gave them, the bus's send order, and snapshots are stored;
+- **shared**: once another runner has appended to the session (or from the start, for
+  a runner that joins an existing session), the batch drops the messages already
+  recorded (same message id), numbers the rest after the session's last position,
+  and stores no snapshot (the recorder takes them at its own positions, not the
+  merged session's).
 
+So the runner that creates a session and the runners that join it at the same moment
+need no agreement beforehand: the first other runner's commit turns everybody shared.
 Either way the batch's events go in by binary ``COPY`` inside its transaction. ``COPY``
 skips no conflict, so shared mode drops the known messages before it, under the lock.
+A loss is added to the session's count (several runners may each lose events).
+
+Opening a new log from several processes at once is safe too: creating the log's
+PostgreSQL schema and running the migrations each happen under an advisory lock.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from sqlalchemy import (
     String,
     Table,
     event,
+    func,
     insert,
     select,
     update,
@@ -52,8 +63,11 @@ _MESSAGE_ID = EVENT_COLUMNS.index("message_id")
 _TYPE = EVENT_COLUMNS.index("type")
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
     """An async engine for a PostgreSQL log's URL (a pool; the log's schema, if it names one).
+
+    With ``read_only`` every transaction is read-only (the server refuses writes) and a
+    missing schema is not created.
 
     Raises:
         EventLogError: If the schema's name is not letters, digits and underscores.
@@ -63,6 +77,8 @@ def create_engine(url: str) -> AsyncEngine:
     if schema is not None and not schema.replace("_", "").isalnum():
         raise EventLogError(f"schema name {schema!r} must be letters, digits and underscores")
     settings = {"search_path": schema} if schema else {}
+    if read_only:
+        settings["default_transaction_read_only"] = "on"
     engine = create_async_engine(
         url,
         pool_size=5,
@@ -70,7 +86,7 @@ def create_engine(url: str) -> AsyncEngine:
         pool_pre_ping=True,
         connect_args={"server_settings": settings} if settings else {},
     )
-    if schema:
+    if schema and not read_only:
         event.listen(engine.sync_engine, "connect", _create_schema(schema))
     return engine
 
@@ -95,14 +111,39 @@ def split_schema(url: str) -> tuple[str, str | None]:
 
 
 def _create_schema(schema: str) -> Any:
-    """A connect hook making sure the log's schema exists (before search_path needs it)."""
+    """A connect hook making sure the log's schema exists (before search_path needs it).
+
+    Processes opening a new log at once would race in ``CREATE SCHEMA IF NOT EXISTS``
+    (all see it missing; all but one then fail on ``pg_namespace``'s unique index), so
+    a missing schema is created under an advisory lock named for it, and committed.
+    """
+    # The name was checked by create_engine: letters, digits and underscores only.
+    exists = f"SELECT 1 FROM pg_namespace WHERE nspname = '{schema}'"
+    lock = f"SELECT pg_advisory_xact_lock(hashtextextended('pipebus:schema:{schema}', 0))"
 
     def create(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        cursor.close()
+        try:
+            cursor.execute(exists)
+            if cursor.fetchone() is None:
+                cursor.execute(lock)
+                cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        finally:
+            cursor.close()
+        dbapi_connection.commit()  # the schema is there for every connection from now on
 
     return create
+
+
+async def lock_migrations(connection: AsyncConnection) -> None:
+    """Hold, until ``connection``'s transaction ends, the lock on migrating the log's schema.
+
+    Processes opening a new log at once would each create its tables (and fail, or
+    deadlock on the catalog); under this lock the first migrates, the others then
+    find the schema current.
+    """
+    key = "hashtextextended('pipebus:migrations:' || current_schema(), 0)"
+    await connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
 
 
 class PostgresWriter:
@@ -110,15 +151,17 @@ class PostgresWriter:
 
     A batch is one transaction on that connection. Its events and delivery records go
     in by binary ``COPY`` on the driver's (asyncpg's) connection under it, inside the
-    transaction that the session's statements opened; the session row, the snapshots
-    and, in shared mode, the lock and the duplicate check run beside them. ``COPY``
-    names the tables unqualified, as SQLAlchemy does: the connection's ``search_path``
-    is the log's schema.
+    transaction that the session's statements opened; the session row's lock, the
+    session's update, the snapshots and, in shared mode, the duplicate check run beside
+    them. ``COPY`` names the tables unqualified, as SQLAlchemy does: the connection's
+    ``search_path`` is the log's schema.
 
     Args:
         engine: The log's engine.
-        session_id: The session to append to.
-        shared: Append in shared mode (see the module docstring).
+        session_id: The session to append to (its row must exist).
+        shared: Append in shared mode from the first batch (a runner joining a session
+            another created); otherwise the writer appends alone until another
+            runner's events show up in the session (see the module docstring).
         durability: ``"batch"``, ``"full"`` or ``"sync"``; ``"full"`` and ``"sync"``
             make each commit wait for PostgreSQL's WAL flush.
     """
@@ -131,10 +174,14 @@ class PostgresWriter:
         self._engine = engine
         self._where = describe(engine.url.render_as_string(hide_password=True))
         self._session_id = session_id
-        self._shared = shared
+        self._alone = not shared
         self._durability = durability
         self._connection: AsyncConnection | None = None
         self._driver: Any = None  # the asyncpg connection under self._connection
+        self._committed_last = 0  # the session's last position after this writer's last commit
+        self._seen_last = 0  # the session's last position when this writer last looked
+        self._first_lost: int | None = None  # where this writer's first lost batch would be
+        self._marked_lost = 0  # of this writer's lost events, those added to the session
 
     async def append(self, batch: Batch) -> int:
         """Append a batch in one transaction; returns its last position (-1: no events).
@@ -148,28 +195,44 @@ class PostgresWriter:
             return await self._append(batch)
         except Exception as exc:
             await self._discard_connection()
+            if batch.rows and self._first_lost is None:
+                # Alone, the batch's rows had their positions; shared, they would
+                # have come after the last position seen under the lock.
+                self._first_lost = batch.rows[0][_SEQ] if self._alone else self._seen_last + 1
             problem = self._unstorable(batch) if _about_a_value(exc) else None
             raise EventLogError(
                 f"cannot append to {self._where}: {problem or reason(exc)}"
             ) from exc
 
     async def mark_lost(self, lost: int, first_lost_seq: int | None) -> None:
-        """Record on the session how many events were lost and where the loss began.
+        """Add this writer's losses since its last mark to the session's count.
+
+        ``lost`` is this writer's total; the session adds what it has not counted yet,
+        so the losses of every runner recording the session add up. Its first lost
+        position becomes the earliest of all: ``first_lost_seq`` while the writer was
+        alone, else the position after the last one it saw (the recorder's positions
+        are not the shared session's).
 
         Raises:
             EventLogError: When the database still refuses or is unreachable.
         """
+        first = first_lost_seq if self._first_lost is None else self._first_lost
+        added = lost - self._marked_lost
+        values: dict[str, Any] = {"lost_events": sessions.c.lost_events + added}
+        if first is not None:
+            values["first_lost_seq"] = func.least(
+                func.coalesce(sessions.c.first_lost_seq, first), first
+            )
         try:
             connection = await self._connect()
             async with connection.begin():
                 await connection.execute(
-                    update(sessions)
-                    .where(sessions.c.id == self._session_id)
-                    .values(lost_events=lost, first_lost_seq=first_lost_seq)
+                    update(sessions).where(sessions.c.id == self._session_id).values(**values)
                 )
         except Exception as exc:
             await self._discard_connection()
             raise EventLogError(f"cannot mark a loss in {self._where}: {reason(exc)}") from exc
+        self._marked_lost = lost
 
     async def close(self) -> None:
         """Close the writer's connection."""
@@ -199,13 +262,25 @@ class PostgresWriter:
     async def _append(self, batch: Batch) -> int:
         connection = await self._connect()
         async with connection.begin():
-            # SQLAlchemy's driver adapter issues BEGIN with its first statement: the
-            # shared mode's (see _number_shared) or the session's update comes before
-            # any COPY, which runs on the driver's connection directly.
+            # SQLAlchemy's driver adapter issues BEGIN with its first statement, the
+            # session's lock, before any COPY, which runs on the driver's connection.
+            locked = (
+                select(sessions.c.last_seq)
+                .where(sessions.c.id == self._session_id)
+                .with_for_update()
+            )
+            stored = await connection.scalar(locked)
+            if stored is None:
+                raise EventLogError(f"session {self._session_id} is not in the log")
+            self._seen_last = stored = int(stored)
+            if self._alone and stored != self._committed_last:
+                self._alone = False  # another runner has appended: shared from now on
             last: int | None = None
             rows = batch.rows
-            if self._shared:
-                last, rows = await self._number_shared(connection, rows)
+            states = batch.snapshots
+            if not self._alone:
+                last, rows = await self._number_shared(stored, rows)
+                states = []  # taken at the recorder's positions, not the session's
             elif rows:
                 last = rows[-1][_SEQ]
             errors = sum(1 for row in rows if row[_TYPE] in ERROR_TYPES)
@@ -222,7 +297,7 @@ class PostgresWriter:
             if batch.deliveries:
                 records = [self._delivery(d) for d in batch.deliveries]
                 await self._copy("deliveries", DELIVERY_COLUMNS, records)
-            for seq, state in batch.snapshots:
+            for seq, state in states:
                 await connection.execute(
                     insert(snapshots).values(
                         session_id=self._session_id,
@@ -231,25 +306,21 @@ class PostgresWriter:
                         state=dump(state),
                     )
                 )
+        if last is not None:
+            self._committed_last = self._seen_last = int(last)
         return int(last) if last is not None else -1
 
     async def _number_shared(
-        self, connection: AsyncConnection, batch: Sequence[tuple[Any, ...]]
+        self, last: int, batch: Sequence[tuple[Any, ...]]
     ) -> tuple[int, list[tuple[Any, ...]]]:
-        """Lock the session; the batch's new rows, numbered after its last position."""
+        """The batch's new rows, numbered after ``last`` (the session is locked)."""
         # The duplicate check is planned for each batch's ids: the generic plan that a
         # prepared statement gets after a few runs tests every row of the session
         # against the whole array, so each batch would be slower than the one before.
-        await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-        locked = (
-            select(sessions.c.last_seq).where(sessions.c.id == self._session_id).with_for_update()
-        )
-        last = int(await connection.scalar(locked) or 0)
+        driver = self._in_transaction()
+        await driver.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         ids = [row[_MESSAGE_ID] for row in batch]
-        known = {
-            record[0]
-            for record in await self._in_transaction().fetch(_KNOWN_IDS, self._session_id, ids)
-        }
+        known = {record[0] for record in await driver.fetch(_KNOWN_IDS, self._session_id, ids)}
         rows = []
         for row in batch:
             if row[_MESSAGE_ID] in known:

@@ -36,11 +36,14 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pipebus._version import __version__
 from pipebus.core.errors import EventLogError
+from pipebus.core.ids import JOB_ID_TIME_DIGITS, job_id_wanted
 from pipebus.eventlog.driver_errors import reason
 from pipebus.eventlog.engine import create_engine, prepare_schema
 from pipebus.eventlog.filters import EventFilter, TypeSet
@@ -61,26 +64,32 @@ class EventLog:
         engine: The database engine (see :func:`pipebus.eventlog.engine.create_engine`).
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self.engine = engine
+        self.read_only = read_only
 
     @classmethod
-    async def open(cls, location: str | Path | None = None, *, upgrade: bool = True) -> EventLog:
+    async def open(cls, location: str | Path | None = None, *, read_only: bool = False) -> EventLog:
         """Open (and create or upgrade) the log at a path or URL.
 
-        ``location`` defaults to ``$PIPEBUS_EVENT_LOG``, else ``./pipebus.db``.
+        ``location`` defaults to ``$PIPEBUS_EVENT_LOG``, else ``./pipebus.db``. With
+        ``read_only`` (commands that only read) nothing is ever written: a log that is
+        missing, empty or of an older schema is refused, never created or upgraded.
 
         Raises:
-            EventLogError: If the log cannot be opened or is not a pipebus log.
-            SchemaVersionError: If it was written by a newer pipebus.
+            EventLogError: If the log cannot be opened or is not a pipebus log (or,
+                ``read_only``, is not one yet).
+            SchemaVersionError: If it was written by a newer pipebus (or, ``read_only``,
+                needs ``pipebus db upgrade``).
         """
-        engine = create_engine(location if location is not None else default_location())
+        location = location if location is not None else default_location()
+        engine = create_engine(location, read_only=read_only)
         try:
-            await prepare_schema(engine, upgrade=upgrade)
+            await prepare_schema(engine, upgrade=not read_only)
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine)
+        return cls(engine, read_only=read_only)
 
     async def close(self) -> None:
         """Close every connection of the log."""
@@ -127,32 +136,33 @@ class EventLog:
             EventLogError: If the log cannot be written.
         """
         now = time.time_ns()
+        # One statement, not a look then an insert: runners joining a new session at
+        # once would all see it missing, and all but one would fail on its key.
+        dialect_insert = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
+        create = (
+            dialect_insert(sessions)
+            .values(
+                id=session_id,
+                name=name,
+                runner=runner,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                version=__version__,
+                started_ns=now,
+                heartbeat_ns=now,
+                status="running",
+                last_seq=0,
+                errors=0,
+                lost_events=0,
+                snapshot_every=snapshot_every,
+                durability=durability,
+            )
+            .on_conflict_do_nothing(index_elements=[sessions.c.id])
+        )
         async with self._reading("begin a session") as connection:
-            exists = await connection.scalar(
-                select(sessions.c.id).where(sessions.c.id == session_id)
-            )
-            if exists is not None:
-                return False
-            await connection.execute(
-                insert(sessions).values(
-                    id=session_id,
-                    name=name,
-                    runner=runner,
-                    pid=os.getpid(),
-                    host=socket.gethostname(),
-                    version=__version__,
-                    started_ns=now,
-                    heartbeat_ns=now,
-                    status="running",
-                    last_seq=0,
-                    errors=0,
-                    lost_events=0,
-                    snapshot_every=snapshot_every,
-                    durability=durability,
-                )
-            )
+            created = (await connection.execute(create)).rowcount == 1
             await connection.commit()
-        return True
+        return created
 
     async def end_session(self, session_id: str, status: str) -> None:
         """Mark a session finished with ``status`` (ended, cancelled, failed)."""
@@ -169,8 +179,10 @@ class EventLog:
         """A writer appending to ``session_id`` (exclusive unless ``shared``).
 
         Raises:
-            EventLogError: For shared writing on SQLite (use PostgreSQL for that).
+            EventLogError: For shared writing on SQLite (use PostgreSQL for that), or a
+                log opened read-only.
         """
+        self._refuse_if_read_only("record a session")
         if self.dialect == "sqlite":
             if shared:
                 raise EventLogError(
@@ -335,6 +347,59 @@ class EventLog:
         rows = await self._fetch(query, "count events")
         return int(rows[0][0] or 0) if rows else 0
 
+    async def stored(self, session_ids: Sequence[str]) -> dict[str, int]:
+        """How many events each session holds: rows stored, not its highest step.
+
+        They differ when steps are missing (events the log could not write, or a
+        session whose recording process died). Sessions without events are left out.
+
+        Raises:
+            EventLogError: If the log cannot be read.
+        """
+        if not session_ids:
+            return {}
+        c = events.c
+        query = (
+            select(c.session_id, func.count())
+            .where(c.session_id.in_(list(session_ids)))
+            .group_by(c.session_id)
+        )
+        return {str(row[0]): int(row[1]) for row in await self._fetch(query, "count events")}
+
+    async def missing_steps(self, session_id: str, start: int, stop: int) -> list[tuple[int, int]]:
+        """The runs of steps with ``start <= step < stop`` that the log does not hold.
+
+        Each run is ``(first, last)``, both included, in order; none if every step is
+        there (one count tells, without looking for where).
+
+        Raises:
+            EventLogError: If the log cannot be read.
+        """
+        if stop <= start:
+            return []
+        c = events.c
+        within = (c.session_id == session_id, c.seq >= start, c.seq < stop)
+        counts: list[ColumnElement[Any]] = [func.count(), func.min(c.seq), func.max(c.seq)]
+        counted = await self._fetch(select(*counts).where(*within), "count events")
+        held, lowest, highest = counted[0] if counted else (0, None, None)
+        if held == stop - start:
+            return []
+        if not held or lowest is None or highest is None:
+            return [(start, stop - 1)]
+        steps = select(c.seq.label("seq"), func.lead(c.seq).over(order_by=c.seq).label("next"))
+        pairs = steps.where(*within).subquery()
+        holes = await self._fetch(
+            select(pairs.c.seq, pairs.c.next)
+            .where(pairs.c.next > pairs.c.seq + 1)
+            .order_by(pairs.c.seq),
+            "find missing steps",
+        )
+        runs = [(start, int(lowest) - 1)] if lowest > start else []
+        runs += [(int(seq) + 1, int(after) - 1) for seq, after in holes]
+        if highest < stop - 1:
+            runs.append((int(highest) + 1, stop - 1))
+        return runs
+
     # --- searches over a whole session (the inspector, the command line) ----------------
 
     async def positions(
@@ -437,12 +502,12 @@ class EventLog:
         rows = await self._fetch(query, "read job events")
         return sorted(map(StoredEvent.from_row, rows), key=lambda event: event.seq)
 
-    async def jobs_starting_with(
-        self, session_id: str, prefix: str, *, limit: int = 2
-    ) -> list[str]:
-        """Ids of the session's jobs starting with ``prefix``, the exact match then the shortest.
+    async def jobs_named(self, session_id: str, given: str, *, limit: int = 2) -> list[str]:
+        """Ids of the session's jobs that ``given`` names, the exact match then the shortest.
 
-        At most ``limit`` of them: two tell whether the prefix names one job.
+        ``given`` is a prefix of a job id or of its shown part
+        (:func:`~pipebus.core.ids.job_id_matches`). At most ``limit`` of them: two tell
+        whether it names one job.
 
         Raises:
             EventLogError: If the log cannot be read.
@@ -453,14 +518,31 @@ class EventLog:
             .where(
                 c.session_id == session_id,
                 c.job_id.is_not(None),
-                c.job_id.startswith(prefix, autoescape=True),
+                _job_named(c.job_id, given, self.dialect),
             )
             .group_by(c.job_id)
-            .order_by(func.length(c.job_id), c.job_id)
+            .order_by((c.job_id != given), func.length(c.job_id), c.job_id)
             .limit(limit)
         )
         async with self._reading("find jobs") as connection:
             return [str(job_id) for job_id in (await connection.execute(query)).scalars()]
+
+    async def job_requests(self, session_id: str, job_ids: Sequence[str]) -> list[StoredEvent]:
+        """The job requests of the jobs ``job_ids`` (they carry the jobs' names), in order.
+
+        Raises:
+            EventLogError: If the log cannot be read.
+        """
+        if not job_ids:
+            return []
+        c = events.c
+        query = select(*c).where(
+            c.session_id == session_id,
+            c.job_id.in_(sorted(set(job_ids))),
+            c.type == "BusJobRequestMessage",
+        )
+        rows = await self._fetch(query, "read job requests")
+        return sorted(map(StoredEvent.from_row, rows), key=lambda event: event.seq)
 
     async def _positions_by_index(
         self, session_id: str, column: ColumnElement[Any], values: Sequence[str]
@@ -543,7 +625,12 @@ class EventLog:
         return load(rows[0][0]) if rows else None
 
     async def save_snapshot(self, session_id: str, state: SessionState) -> None:
-        """Store a snapshot of ``state`` (taken after ``state.events`` events)."""
+        """Store a snapshot of ``state`` (taken after ``state.events`` events).
+
+        Raises:
+            EventLogError: If the log cannot be written (or was opened read-only).
+        """
+        self._refuse_if_read_only("store a snapshot")
         async with self._reading("save a snapshot") as connection:
             exists = await connection.scalar(
                 select(snapshots.c.seq).where(
@@ -572,6 +659,11 @@ class EventLog:
             return [int(seq) for seq in (await connection.execute(query)).scalars()]
 
     # --- reading ------------------------------------------------------------------------
+
+    def _refuse_if_read_only(self, doing: str) -> None:
+        """Refuse a write at once on a read-only log (its database would refuse it too)."""
+        if self.read_only:
+            raise EventLogError(f"cannot {doing} in {self.url}: the log was opened read-only")
 
     async def _fetch(self, query: Select[Any], doing: str) -> list[Sequence[Any]]:
         """The rows of a query; on SQLite read by the driver itself, as plain tuples."""
@@ -615,11 +707,29 @@ def _condition(selected: EventFilter, dialect: str) -> ColumnElement[bool]:
         terms.append(or_(c.source.in_(selected.workers), target.in_(selected.workers)))
     if selected.job_prefixes:
         job = func.coalesce(c.job_id, "")
-        terms.append(or_(*(job.startswith(j, autoescape=True) for j in selected.job_prefixes)))
+        terms.append(or_(*(_job_named(job, j, dialect) for j in selected.job_prefixes)))
     if selected.payload_patterns:
         terms.append(or_(*(_payload_search(p, dialect) for p in selected.payload_patterns)))
     held = and_(true(), *terms)
     return not_(held) if selected.invert else held
+
+
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def _job_named(job: ColumnElement[Any], given: str, dialect: str) -> ColumnElement[bool]:
+    """SQL twin of :func:`~pipebus.core.ids.job_id_matches`: a prefix of the id or its tail."""
+    wanted = job_id_wanted(given)
+    prefix = job.startswith(wanted, autoescape=True)
+    if not _HEX.fullmatch(wanted):
+        return prefix  # the tail of a generated id is hex: nothing else starts it
+    generated = (
+        job.regexp_match("^[0-9a-f]{32}$")
+        if dialect == "postgresql"
+        else job.op("GLOB")("[0-9a-f]" * 32)
+    )
+    tail = func.substr(job, JOB_ID_TIME_DIGITS + 1, len(wanted)) == wanted
+    return or_(prefix, and_(generated, tail))
 
 
 def _in_type_set(types: TypeSet) -> ColumnElement[bool]:
