@@ -18,8 +18,9 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from inspector.panels import JobSummary, summarize
+from inspector.panels import JobSummary, request_name, summarize
 from inspector.query import Query
+from pipebus.core.describe import session_duration_ns
 from pipebus.eventlog.rows import SessionInfo, StoredEvent
 from pipebus.eventlog.store import EventLog
 from pipebus.projections import SessionState, fold
@@ -44,12 +45,29 @@ TRACE_WINDOW = 5_000
 
 @dataclass(frozen=True, slots=True)
 class SessionRow:
-    """One session of a log, for the sessions screen."""
+    """One session of a log, for the sessions screen and ``pipebus sessions``.
+
+    Attributes:
+        info: Its row in the log.
+        events: The events the log holds (rows stored).
+        status: As shown: ``incomplete`` for a running one whose process died.
+        duration_ns: As shown (:func:`~pipebus.core.describe.session_duration_ns`).
+    """
 
     info: SessionInfo
     events: int
     status: str
     duration_ns: int
+
+    @property
+    def last_step(self) -> int:
+        """Its highest step: more than :attr:`events` when steps are missing."""
+        return max(self.info.events, self.events)
+
+    @property
+    def missing(self) -> int:
+        """Steps up to the highest that the log does not hold."""
+        return self.last_step - self.events
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +95,24 @@ class AtCursor:
 async def list_sessions(log: EventLog) -> list[SessionRow]:
     """Every session of the log, newest first, with its events and shown status."""
     now = time.time_ns()
+    found = await log.sessions()
+    status = {info.id: info.shown_status(now) for info in found}
+    # Steps are committed in order: a session holds every step up to its last unless
+    # events were lost or its process died mid-way. Those few are counted row by row.
+    uncertain = [i.id for i in found if i.lost_events or status[i.id] == "incomplete"]
+    stored = await log.stored(uncertain)
     rows = []
-    for info in await log.sessions():
-        count = (
-            info.events if info.status != "running" else max(info.events, await log.count(info.id))
+    for info in found:
+        if info.id in uncertain:
+            events = stored.get(info.id, 0)
+        elif status[info.id] == "running":  # its row may lag behind its events
+            events = max(info.events, await log.count(info.id))
+        else:
+            events = info.events
+        duration = session_duration_ns(
+            info.started_ns, info.ended_ns, info.heartbeat_ns, status[info.id], now
         )
-        rows.append(SessionRow(info, count, info.shown_status(now), info.duration_ns(now)))
+        rows.append(SessionRow(info, events, status[info.id], duration))
     return rows
 
 
@@ -98,6 +128,8 @@ class SessionData:
         self._log = replay.log
         self._events: OrderedDict[int, StoredEvent] = OrderedDict()
         self.jobs: dict[str, JobSummary] = {}
+        self.job_names: dict[str, str] = {}
+        """Names of the jobs whose requests were read (shown beside their ids)."""
 
     @classmethod
     async def open(cls, log: EventLog, session: str = "last") -> SessionData:
@@ -162,6 +194,7 @@ class SessionData:
             loaded += found
         for event in loaded:
             self._events[event.seq] = event
+            self._learn_name(event)
         while len(self._events) > KEPT_EVENTS:
             self._events.popitem(last=False)
         if summaries:
@@ -234,9 +267,17 @@ class SessionData:
     async def new_events(self, after: int) -> list[StoredEvent]:
         """The events after step ``after`` (a live session's newest), cached for drawing."""
         found = await self.replay.events(after + 1, limit=50 * PAGE)
+        for event in found:
+            self._learn_name(event)
         for event in found[-PAGE:]:
             self._events[event.seq] = event
         return found
+
+    def _learn_name(self, event: StoredEvent) -> None:
+        if event.job_id is not None and event.job_id not in self.job_names:
+            name = request_name(event)
+            if name is not None:
+                self.job_names[event.job_id] = name
 
     async def next_hit(
         self,
@@ -307,5 +348,5 @@ class SessionData:
 
 
 async def open_log(location: str | Path | None) -> EventLog:
-    """Open the log the inspector reads (it is only read; its schema is upgraded if old)."""
-    return await EventLog.open(location)
+    """Open the log the inspector reads, read-only: it is never written, created or upgraded."""
+    return await EventLog.open(location, read_only=True)

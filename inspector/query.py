@@ -8,7 +8,7 @@ terms of different keys must all hold (AND)::
     source:writer          sent by "writer"
     target:coordinator     sent to "coordinator"
     worker:writer          sent by or to "writer"
-    job:3fa2               the job id starts with "3fa2"
+    job:3fa2b1c9           the job as the inspector shows it, or a prefix of its whole id
     /progress.*100/        a regular expression over the payload (JSON text)
     re:progress            the same, without the slashes
     hello                  a bare word: a regular expression over the payload
@@ -25,14 +25,13 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from pipebus.core.describe import ERROR_TYPES
+from pipebus.core.ids import job_id_matches
 from pipebus.eventlog.filters import EventFilter, TypeSet
 
 CATEGORIES = ("lifecycle", "job", "frame", "registry", "error")
 """The categories a message type belongs to (``frame`` holds frames and other data)."""
 
-ERROR_TYPES = frozenset(
-    {"BusHandlerErrorMessage", "BusWorkerErrorMessage", "BusWorkerLocalErrorMessage"}
-)
 JOB_TYPES = frozenset(
     {
         "BusJobRequestMessage",
@@ -131,7 +130,7 @@ class Query:
         sources: Exact sender names.
         targets: Exact target names.
         workers: Names matching the sender or the target.
-        jobs: Prefixes of the job id.
+        jobs: Jobs as shown (their short ids) or prefixes of their whole ids.
         patterns: Regular expressions searched in the payload.
         invert: Whether the query matches what the terms do not.
         text: The text it was parsed from.
@@ -196,7 +195,7 @@ class Query:
         if self.workers and not (event.source in self.workers or event.target in self.workers):
             return False
         if self.jobs and not (
-            event.job_id is not None and any(event.job_id.startswith(j) for j in self.jobs)
+            event.job_id is not None and any(job_id_matches(event.job_id, j) for j in self.jobs)
         ):
             return False
         return not self._compiled or any(p.search(event.payload) for p in self._compiled)

@@ -68,7 +68,7 @@ def job_spans(jobs: Sequence[JobSummary]) -> list[SpanRecord]:
             0,
             number,
             0,
-            f"job {job.job_id[:8]} {job.requester} {job.status} ({job.events} events)",
+            f"job {job.label} {job.requester} {job.status} ({job.events} events)",
             "internal",
             job.first_ns,
             job.last_ns,

@@ -175,7 +175,7 @@ class Timeline(ScrollView, can_focus=True):
         mark = "●" if any(b.matches(event) for b in self.model.breakpoints) else " "
         if self.model.find is not None and self.model.find.matches(event):
             style = style + FOUND
-        return mark + row_text(event, self.data.info.started_ns, job), style
+        return mark + row_text(event, self.data.info.started_ns, job, self.data.job_names), style
 
     def _ask(self) -> None:
         self._asked = False

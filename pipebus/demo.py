@@ -12,11 +12,19 @@ the default event log, for ``pipebus inspect``.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pipebus.core.describe import describe
+from pipebus.core.codec import wire_name
+from pipebus.core.describe import (
+    ERROR_TYPES,
+    describe,
+    error_summary,
+    job_label,
+    job_name_of,
+    offset_ms,
+)
 from pipebus.core.envelope import Envelope
 from pipebus.core.errors import JobError, JobGroupError
 from pipebus.core.messages import BusJobRequestMessage, BusTTSSpeakMessage
@@ -206,16 +214,80 @@ class Closer(BaseWorker):
 
 
 class TimelinePrinter:
-    """A bus tap that prints each message as one line, with the time since the start."""
+    """A bus tap that prints each message as one line, as ``pipebus show`` prints it.
 
-    def __init__(self, say: Callable[[str], None]) -> None:
+    Times are milliseconds since the session started, as the log recorded its start
+    (what ``pipebus show`` and the inspector count from): lines wait until that time is
+    read, a few milliseconds after the first message, then follow live. Job ids are
+    short, with the job's name beside; the session's errors are counted by type.
+
+    Args:
+        say: Where it prints.
+        session_start: Reads the session's recorded start (None if it is not recorded).
+    """
+
+    def __init__(self, say: Callable[[str], None], session_start: SessionStart) -> None:
         self._say = say
-        self._start = time.time_ns()
+        self._session_start = session_start
+        self._start_ns: int | None = None
+        self._waiting: list[Envelope | str] = []
+        self._reading: asyncio.Task[None] | None = None
+        self.job_names: dict[str, str] = {}
+        self.errors: Counter[str] = Counter()
+
+    def say(self, line: str) -> None:
+        """Print a line of the demo's own, after the messages that came before it."""
+        if self._start_ns is None and self._reading is not None:
+            self._waiting.append(line)
+        else:
+            self._say(line)
 
     def on_envelope(self, envelope: Envelope) -> None:
-        """Print one stamped envelope."""
-        elapsed_ms = (envelope.time_ns - self._start) / 1e6
-        self._say(f"{elapsed_ms:8.1f} ms  #{envelope.seq:<3} {describe(envelope.message, 48)}")
+        """Count, then print one stamped envelope (or keep it until the start is known)."""
+        kind = wire_name(type(envelope.message))
+        if kind in ERROR_TYPES:
+            self.errors[kind] += 1
+        named = job_name_of(envelope.message)
+        if named is not None:
+            self.job_names.setdefault(*named)
+        if self._start_ns is not None:
+            self._say(self._line(envelope, self._start_ns))
+            return
+        self._waiting.append(envelope)
+        if self._reading is None:
+            self._reading = asyncio.get_running_loop().create_task(self._read_start(envelope))
+
+    async def _read_start(self, first: Envelope) -> None:
+        recorded = await self._session_start()
+        start = recorded if recorded is not None else first.time_ns
+        waiting, self._waiting = self._waiting, []
+        for item in waiting:
+            self._say(item if isinstance(item, str) else self._line(item, start))
+        self._start_ns = start
+
+    async def finish(self) -> None:
+        """Wait until every line kept back has been printed."""
+        if self._reading is not None:
+            await self._reading
+
+    def _line(self, envelope: Envelope, start_ns: int) -> str:
+        elapsed = offset_ms(envelope.time_ns, start_ns)
+        text = describe(envelope.message, 48, self.job_names)
+        return f"{elapsed:8.1f} ms  #{envelope.seq:<3} {text}"
+
+
+SessionStart = Callable[[], Awaitable[int | None]]
+"""Reads when the session started, as its event log recorded it (None if not recorded)."""
+
+
+def _recorded_start(runner: WorkerRunner) -> SessionStart:
+    async def read() -> int | None:
+        recorder = runner.recorder
+        if recorder is None:
+            return None
+        return (await recorder.log.session(runner.session_id)).started_ns
+
+    return read
 
 
 async def run_demo(say: Callable[[str], None] = print, *, failures: bool = False) -> WorkerRunner:
@@ -226,7 +298,8 @@ async def run_demo(say: Callable[[str], None] = print, *, failures: bool = False
     then fails, and cancels the archivist's job midway.
     """
     runner = WorkerRunner(name="demo-runner", handle_sigint=True)
-    runner.bus.add_tap(TimelinePrinter(say))
+    printer = TimelinePrinter(say, _recorded_start(runner))
+    runner.bus.add_tap(printer)
     if failures:
         say(
             "pipebus demo: a coordinator, three workers, a failing translator, a cancelled "
@@ -236,14 +309,17 @@ async def run_demo(say: Callable[[str], None] = print, *, failures: bool = False
         say(f"pipebus demo: a coordinator, three workers and a handoff. Question: {QUESTION}\n")
     helpers = (Translator("translator"), Archivist("archivist")) if failures else ()
     await runner.add_workers(
-        Coordinator(say, failures=failures),
+        Coordinator(printer.say, failures=failures),
         Researcher("researcher"),
         Writer("writer"),
         FactChecker("fact_checker"),
         *helpers,
         Closer("closer", active=False),
     )
-    await runner.run()
+    try:
+        await runner.run()
+    finally:
+        await printer.finish()
     say("\nWorkers at the end (from the registry projection):")
     for info in sorted(runner.registry.state.workers.values(), key=lambda w: w.name):
         say(f"  {info.name:<13} {info.status:<10} {info.stop_reason or ''}")
@@ -251,11 +327,13 @@ async def run_demo(say: Callable[[str], None] = print, *, failures: bool = False
     for state in runner.jobs.state.jobs.values():
         parts = ", ".join(f"{w.worker}={w.status}" for w in state.workers.values())
         duration = (state.duration_ns or 0) / 1e6
-        say(f"  {state.name or '-'} {state.job_id[:8]} {state.status} in {duration:.1f} ms")
+        say(f"  {job_label(state.job_id, state.name)} {state.status} in {duration:.1f} ms")
         say(f"    {parts}")
     stats = runner.bus.stats
-    errors = stats.handler_errors
-    say(f"Bus: {stats.stamped} messages, {stats.delivered} deliveries, {errors} handler errors")
+    say(
+        f"Bus: {stats.stamped} messages, {stats.delivered} deliveries, "
+        f"{error_summary(printer.errors)}"
+    )
     where = default_location()
     say(f"\nRecorded in {where}. Inspect it with:")
     say(f"  {inspect_command(where, runner.session_id)}")

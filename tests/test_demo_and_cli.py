@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +120,57 @@ def test_inspect_opens_the_app_on_the_log_and_session_given(
         (str(private_event_log), runner.session_id[:8]),
         (str(private_event_log), None),
     ]
+
+
+def _demo_lines() -> list[str]:
+    """Run the demo with its failures (as ``pipebus demo`` does); the lines it printed."""
+    lines: list[str] = []
+    asyncio.run(run_demo(lines.append, failures=True))
+    return lines
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    status = main(list(args))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+TIMELINE_LINE = re.compile(r"^\s*(\d+\.\d) ms  #(\d+)\s")
+JOB_LINE = re.compile(r"^  (\S+) \((\w+)\) (\w+) in ")
+
+
+def test_the_demo_shows_each_job_apart_with_its_name_and_show_takes_what_it_printed(
+    private_event_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = _demo_lines()
+    jobs = [found.groups() for line in lines if (found := JOB_LINE.match(line))]
+    assert sorted(name for _, name, _ in jobs) == ["answer", "archive", "translate"]
+    shorts = [short for short, _, _ in jobs]
+    assert len(set(shorts)) == 3  # ids made in one millisecond share their first digits
+    timeline = "\n".join(lines)
+    for short, name, _status in jobs:
+        assert f"job_id={short} ({name})" in timeline
+        status, out, err = _run(capsys, "show", "--job", short)
+        assert (status, err) == (0, "")
+        shown = out.splitlines()
+        assert shown and all(f"job_id={short} ({name})" in line for line in shown)
+
+
+def test_the_demo_counts_errors_and_times_as_sessions_and_show_do(
+    private_event_log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = _demo_lines()
+    (summary,) = [line for line in lines if line.startswith("Bus: ")]
+    status, out, _ = _run(capsys, "sessions", "--json")
+    (session,) = [json.loads(line) for line in out.splitlines()]
+    assert session["errors"] == 3  # two handlers raised, one worker reported its error
+    assert summary.endswith(f"{session['errors']} errors (2 handler errors, 1 worker error)")
+    demo_ms = {
+        int(found[2]): float(found[1]) for line in lines if (found := TIMELINE_LINE.match(line))
+    }
+    status, out, _ = _run(capsys, "show")
+    show_ms = {int(line.split()[0]): float(line.split()[1]) for line in out.splitlines()}
+    assert status == 0 and demo_ms.keys() == show_ms.keys()
+    for step, shown in show_ms.items():
+        assert abs(demo_ms[step] - shown) <= 0.051, step  # the demo prints tenths

@@ -14,6 +14,7 @@ from inspector.keys import bindings
 from inspector.query import Query, QueryError, breakpoint_query, parse
 from inspector.screens.view import SessionView
 from inspector.waterfall import job_spans, waterfall
+from pipebus.core.describe import job_label
 
 ERRORS = parse("cat:error")
 
@@ -124,7 +125,7 @@ class MainScreen(SessionView):
         async def work() -> None:
             spans = await self.data.spans(at.event)
             what = (
-                f"job {at.event.job_id[:8]}"
+                f"job {job_label(at.event.job_id, self.data.job_names.get(at.event.job_id))}"
                 if at.event.job_id
                 else f"trace {at.event.trace_id[:8]}"
             )

@@ -208,6 +208,7 @@ class SessionView(Screen[None]):
                 message.cause,
                 message.effects,
                 payload_open=self.model.payload_open,
+                job_names=self.data.job_names,
             )
         )
         self.panel("detail").border_title = f"message #{message.step}"

@@ -28,7 +28,7 @@ async def _export(args: argparse.Namespace) -> ExportResult:
         if args.json is not None:
             json_file = _open_output(args.json, stack)
         try:
-            async with opened_log(args, upgrade=False) as log:
+            async with opened_log(args) as log:
                 return await export_session(
                     log,
                     args.session,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,8 +44,29 @@ def emit(lines: Iterable[str]) -> bool:
 
 
 def json_line(record: Mapping[str, Any]) -> str:
-    """One JSON object on one line, keys in the record's order."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    """One JSON object on one line, keys in the record's order; always valid JSON.
+
+    JSON has no NaN or infinities (``json.dumps`` would write ``NaN``, which parsers
+    refuse): they are written as the codec writes them in payloads,
+    ``{"$pb": "float", "v": "nan"}`` (``"inf"``, ``"-inf"``). A log of pipebus's first
+    log format holds them bare in its payloads.
+    """
+    try:
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        finite = _finite(record)
+        return json.dumps(finite, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN and infinity replaced by its tagged form (see json_line)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"$pb": "float", "v": "nan" if value != value else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, Mapping):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def table(

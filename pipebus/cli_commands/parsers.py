@@ -132,7 +132,10 @@ def _add_show(commands: Commands) -> None:
     )
     parser.add_argument("--worker", metavar="NAME", help="only messages sent by or to this worker")
     parser.add_argument(
-        "--job", metavar="ID", help="only messages of this job (its id or a unique prefix of it)"
+        "--job",
+        metavar="ID",
+        help="only messages of this job: its id as the commands print it, or a unique prefix "
+        "of its whole id",
     )
     parser.add_argument(
         "--from", dest="start", type=positive, default=1, metavar="N", help="start at step N"
@@ -293,9 +296,11 @@ def _add_db(commands: Commands) -> None:
         commands,
         "db",
         "upgrade an event log's schema, or show its revision",
-        "Manage an event log's schema (Alembic migrations). Every command upgrades an "
-        "older log when it opens it; these do it, or check it, by hand. A log written by "
-        "a newer pipebus is never changed.",
+        "Manage an event log's schema (Alembic migrations). Besides recording, `db "
+        "upgrade` is the only command that creates or migrates a log: the commands that "
+        "read (sessions, show, state, replay, export, inspect) never write, and refuse a log "
+        "that needs it. A log written by a newer pipebus, or a database that is not a "
+        "pipebus log, is never changed.",
         "  pipebus db current --check\n  pipebus db upgrade --db postgresql://host/db",
     )
     actions = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -303,8 +308,9 @@ def _add_db(commands: Commands) -> None:
         actions,
         "upgrade",
         "create the log's schema or upgrade it to this pipebus's (head)",
-        "Create the schema of a new log, or upgrade an older one to the newest revision "
-        "this pipebus knows; print the revision, and the one it had before.",
+        "Create the schema of a new log (and, on PostgreSQL, the schema that ?schema= "
+        "names), or upgrade an older one to the newest revision this pipebus knows; print "
+        "the revision, and the one it had before.",
         "  pipebus db upgrade\n  pipebus db upgrade --db runs.db",
     )
     add_db_option(

@@ -10,14 +10,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipebus.eventlog.rows import SessionInfo, StoredEvent
+from inspector.data import SessionRow
+from pipebus.eventlog.rows import StoredEvent
 from pipebus.projections.jobs import JobState
 from pipebus.projections.registry import WorkerInfo
 from pipebus.projections.views import WorkerActivity
 
 
-def session_record(info: SessionInfo, *, now_ns: int, events: int) -> dict[str, Any]:
-    """A session: ``status`` is the shown one (``incomplete`` if its recorder died)."""
+def session_record(row: SessionRow) -> dict[str, Any]:
+    """A session as listed: ``status`` is the shown one (``incomplete`` if its recorder died).
+
+    ``events`` is what the log holds, ``last_step`` its highest step (more when steps
+    are missing), ``duration_ns`` the time it ran (an incomplete one: the span it
+    recorded).
+    """
+    info = row.info
     return {
         "id": info.id,
         "name": info.name,
@@ -27,11 +34,13 @@ def session_record(info: SessionInfo, *, now_ns: int, events: int) -> dict[str, 
         "version": info.version,
         "started_ns": info.started_ns,
         "ended_ns": info.ended_ns,
-        "status": info.shown_status(now_ns),
-        "events": events,
+        "status": row.status,
+        "events": row.events,
         "errors": info.errors,
         "lost_events": info.lost_events,
         "first_lost_seq": info.first_lost_seq,
+        "last_step": row.last_step,
+        "duration_ns": row.duration_ns,
     }
 
 

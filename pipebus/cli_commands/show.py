@@ -11,14 +11,14 @@ import argparse
 import asyncio
 import difflib
 import sys
-from collections.abc import Callable
+from collections.abc import Mapping
 
 from pipebus.cli_commands import CommandError
-from pipebus.cli_commands.logs import opened_log, resolve_job
+from pipebus.cli_commands.logs import JobNames, opened_log, resolve_job
 from pipebus.cli_commands.output import emit, json_line, one_line
 from pipebus.cli_commands.records import event_record
 from pipebus.core.catalog import CATALOG
-from pipebus.core.describe import describe
+from pipebus.core.describe import describe, offset_ms, short_id
 from pipebus.core.errors import DecodeError
 from pipebus.eventlog.rows import StoredEvent
 from pipebus.replay.session import SessionReplay
@@ -54,18 +54,39 @@ def wire_names(given: list[str] | None) -> list[str] | None:
     return names
 
 
-def event_line(event: StoredEvent, started_ns: int, width: int) -> str:
-    """``step  +offset ms  Type  source → target  field=value ...`` for one event."""
-    offset = (event.time_ns - started_ns) / 1e6
-    head = f"{event.seq:>{width}}  {offset:>10.3f} ms  "
+def event_line(
+    event: StoredEvent, started_ns: int, width: int, job_names: Mapping[str, str] | None = None
+) -> str:
+    """``step  +offset ms  Type  source → target  field=value ...`` for one event.
+
+    The offset is from the session's start (:func:`~pipebus.core.describe.offset_ms`);
+    a job id is shown short, with the job's name from ``job_names`` beside it.
+    """
+    head = f"{event.seq:>{width}}  {offset_ms(event.time_ns, started_ns):>10.3f} ms  "
     try:
-        return head + describe(event.message)
+        return head + describe(event.message, job_names=job_names)
     except DecodeError as exc:
         raw = event.payload if len(event.payload) <= 120 else event.payload[:119] + "…"
         return (
             f"{head}{event.type}  {event.source} → {event.target or '*'}  "
             f"{UNDECODABLE} {one_line(str(exc))}  payload={raw}"
         )
+
+
+def missing_line(first: int, last: int, width: int) -> str:
+    """The line that stands for steps the log does not hold, where they would be."""
+    steps = f"step {first} is" if first == last else f"steps {first}-{last} are"
+    return f"{'…':>{width}}  {steps} missing: never stored (lost, or the recording process died)"
+
+
+def _missing_note(session_id: str, runs: list[tuple[int, int]]) -> str:
+    count = sum(last - first + 1 for first, last in runs)
+    where = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:10])
+    more = f" and {len(runs) - 10} more runs" if len(runs) > 10 else ""
+    return (
+        f"pipebus: note: {count} step{'s' if count != 1 else ''} of session "
+        f"{short_id(session_id)} in this range are not in the log: {where}{more}"
+    )
 
 
 def _window(args: argparse.Namespace, length: int) -> tuple[int, int | None]:
@@ -83,27 +104,52 @@ async def _show(args: argparse.Namespace) -> int:
     types = wire_names(args.type)
     async with opened_log(args) as log:
         replay = await SessionReplay.open(log, args.session)
-        job = await resolve_job(log, replay.session_id, args.job) if args.job else None
+        session = replay.session_id
+        job = await resolve_job(log, session, args.job) if args.job else None
         position, stop = _window(args, len(replay))
+        end = min(stop, len(replay) + 1) if stop is not None else len(replay) + 1
         started, width = replay.info.started_ns, len(str(len(replay)))
-        render: Callable[[StoredEvent], str] = (
-            (lambda event: json_line(event_record(event)))
-            if args.json
-            else (lambda event: event_line(event, started, width))
-        )
+        names = JobNames(log, session)
+        missing: list[tuple[int, int]] = []  # every run of missing steps met, for --json
+
+        async def holes(before: int) -> list[tuple[int, int]]:
+            """The missing steps from ``position`` up to ``before`` (as far as was read)."""
+            found = await log.missing_steps(session, position, min(before, end))
+            missing.extend(found)
+            return found
+
         remaining: int | None = args.limit
         while remaining is None or remaining > 0:
             size = PAGE if remaining is None else min(PAGE, remaining)
             page = await replay.events(
                 position, stop, types=types, worker=args.worker, job=job, limit=size
             )
-            if not page or not emit(render(event) for event in page):
+            if not page:
                 break
+            whole = page[-1].seq - position + 1 == len(page)  # no step skipped: none missing
+            runs = [] if whole else await holes(page[-1].seq + 1)
+            if args.json:
+                lines = [json_line(event_record(event)) for event in page]
+            else:
+                known = await names.learn(page)
+                lines = []
+                for event in page:
+                    while runs and runs[0][0] < event.seq:
+                        lines.append(missing_line(*runs.pop(0), width))
+                    lines.append(event_line(event, started, width, known))
+            if not emit(lines):
+                return 0
             position = page[-1].seq + 1
             if remaining is not None:
                 remaining -= len(page)
             if len(page) < size:
                 break
+        if remaining is None or remaining > 0:  # read to the end of the window
+            runs = await holes(end)
+            if not args.json:
+                emit(missing_line(first, last, width) for first, last in runs)
+        if missing and args.json:  # the records stay on stdout, alone
+            print(_missing_note(session, missing), file=sys.stderr)
     return 0
 
 

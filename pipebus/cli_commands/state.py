@@ -9,6 +9,7 @@ from pipebus.cli_commands import CommandError
 from pipebus.cli_commands.logs import opened_log
 from pipebus.cli_commands.output import duration, emit, json_line, one_line, table
 from pipebus.cli_commands.records import job_record, worker_record
+from pipebus.core.describe import job_label
 from pipebus.core.errors import DecodeError
 from pipebus.projections import SessionState
 from pipebus.projections.jobs import JobState
@@ -23,8 +24,11 @@ def _jobs(state: SessionState) -> list[JobState]:
     return sorted(state.jobs.jobs.values(), key=lambda job: (job.started_ns, job.job_id))
 
 
-def _ids(job_ids: tuple[str, ...]) -> str:
-    return ",".join(job_id[:8] for job_id in job_ids) or "-"
+def _ids(job_ids: tuple[str, ...], state: SessionState) -> str:
+    """Jobs as :func:`~pipebus.core.describe.job_label` shows them, comma-separated."""
+    jobs = state.jobs.jobs
+    labels = (job_label(i, jobs[i].name if i in jobs else None) for i in job_ids)
+    return ", ".join(labels) or "-"
 
 
 def json_lines(state: SessionState, step: int) -> list[str]:
@@ -51,8 +55,8 @@ def text_lines(state: SessionState, step: int, replay: SessionReplay) -> list[st
             w.worker.parent or "-",
             w.worker.status,
             "yes" if w.worker.active else "no",
-            _ids(w.working_on),
-            _ids(w.waiting_on),
+            _ids(w.working_on, state),
+            _ids(w.waiting_on, state),
         )
         for w in workers
     )
@@ -65,7 +69,7 @@ def text_lines(state: SessionState, step: int, replay: SessionReplay) -> list[st
         took = f" in {duration(job.duration_ns)}" if job.duration_ns is not None else ""
         why = f" ({job.reason})" if job.reason else ""
         lines.append(
-            f"  {job.job_id[:8]}  {job.name or '-'}  requested by {job.requester}  "
+            f"  {job_label(job.job_id, job.name)}  requested by {job.requester}  "
             f"{job.status}{took}{why}"
         )
         parts = (

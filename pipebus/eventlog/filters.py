@@ -38,7 +38,8 @@ class EventFilter:
         sources: Exact sender names.
         targets: Exact target names (a broadcast has none).
         workers: Names matching the sender or the target.
-        job_prefixes: Prefixes of the job id (an event outside any job has none).
+        job_prefixes: Jobs as shown (:func:`~pipebus.core.ids.short_job_id`) or prefixes
+            of their ids (an event outside any job has none).
         payload_patterns: Regular expressions searched in the payload's JSON text.
         invert: Select the events the fields do not.
     """

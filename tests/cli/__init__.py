@@ -12,8 +12,9 @@ import pytest
 
 from pipebus import BusTTSSpeakMessage
 from pipebus.cli import main
+from pipebus.core.messages import BusMessage
 from pipebus.demo import run_demo
-from pipebus.eventlog.rows import StoredEvent, recordable_row
+from pipebus.eventlog.rows import StoredEvent, event_row, recordable_row
 from pipebus.eventlog.store import EventLog
 from pipebus.eventlog.writer import Batch
 from pipebus.observability import Envelope
@@ -32,6 +33,8 @@ SESSION_KEYS = [
     "errors",
     "lost_events",
     "first_lost_seq",
+    "last_step",
+    "duration_ns",
 ]
 
 EVENT_KEYS = [
@@ -167,6 +170,36 @@ def record_session(
             await writer.close()
             if ended:
                 await log.end_session(session_id, "ended")
+        finally:
+            await log.close()
+
+    asyncio.run(record())
+
+
+def write_rows(session_id: str, messages: list[tuple[BusMessage, str | None]]) -> None:
+    """Record an ended session of ``messages`` at steps 1.., each with its payload text.
+
+    A text given is stored as it is (a row as an older pipebus wrote it); None encodes
+    the message as this pipebus does.
+    """
+
+    async def record() -> None:
+        log = await EventLog.open(log_path())
+        try:
+            await log.begin_session(session_id, runner="runner-a")
+            writer = log.writer(session_id)
+            rows = [
+                event_row(
+                    Envelope(message, f"m-{seq}", session_id, seq, seq, "runner-a", 1, seq),
+                    session_id,
+                    seq,
+                    text,
+                )
+                for seq, (message, text) in enumerate(messages, 1)
+            ]
+            await writer.append(Batch(rows, [], []))
+            await writer.close()
+            await log.end_session(session_id, "ended")
         finally:
             await log.close()
 

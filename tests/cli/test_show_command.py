@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import json
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from pipebus import BusJobRequestMessage
 from pipebus.cli_commands import show
 from pipebus.core.describe import describe
 from pipebus.eventlog.rows import StoredEvent
 from pipebus.replay.session import SessionReplay
-from tests.cli import EVENT_KEYS, execute, pipebus, record_demo, record_session, stored_events
+from tests.cli import (
+    EVENT_KEYS,
+    execute,
+    orphan,
+    pipebus,
+    record_demo,
+    record_session,
+    stored_events,
+    write_rows,
+)
 
 
 def steps(lines: list[str]) -> list[int]:
@@ -26,9 +38,11 @@ def test_show_prints_each_event_of_the_last_session_on_one_line(
     run = pipebus(capsys, "show")
     assert run.status == 0 and run.err == ""
     assert len(run.lines) == len(stored)
+    names = {e.job_id: e.message.job_name for e in stored if e.type == "BusJobRequestMessage"}
     for line, event in zip(run.lines, stored, strict=True):
         step, offset, unit, text = line.split(maxsplit=3)
-        assert (int(step), unit, text) == (event.seq, "ms", describe(event.message))
+        expected = describe(event.message, job_names=names)
+        assert (int(step), unit, text) == (event.seq, "ms", expected)
         assert float(offset) >= 0
     assert "BusJobRequestMessage  coordinator → researcher  job_id=" in run.out
 
@@ -168,3 +182,73 @@ def test_an_event_that_does_not_decode_is_printed_raw_and_marked(
     (record,) = pipebus(capsys, "show", "--from", "26", "--limit", "1", "--json").lines
     assert json.loads(record)["type"] == "myapp.Gone"
     assert json.loads(record)["message"]["text"] == "Thanks for asking. Goodbye!"
+
+
+def test_show_says_where_steps_are_missing_instead_of_skipping_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    record_session("baba" * 8, events=30, ended=False)
+    orphan("baba" * 8)
+    execute("DELETE FROM events WHERE seq BETWEEN 10 AND 14 OR seq IN (20, 30)")  # never stored
+    run = pipebus(capsys, "show", "--from", "8", "--to", "22")
+    assert run.status == 0 and run.err == ""
+    first, second = (line for line in run.lines if not line.split()[0].isdigit())
+    assert first.split()[1:3] == ["steps", "10-14"] and "missing" in first
+    assert second.split()[1:3] == ["step", "20"] and "missing" in second
+    assert run.lines.index(first) == 2 and run.lines.index(second) == 8  # where they would be
+    assert steps([line for line in run.lines if line.split()[0].isdigit()]) == [
+        8, 9, *range(15, 20), 21, 22
+    ]  # fmt: skip
+    tail = pipebus(capsys, "show", "--from", "28").lines
+    assert steps(tail[:2]) == [28, 29] and tail[2].split()[1:3] == ["step", "30"]
+    records = pipebus(capsys, "show", "--from", "8", "--to", "22", "--json")
+    assert [json.loads(line)["seq"] for line in records.lines] == [8, 9, *range(15, 20), 21, 22]
+    assert records.err.startswith("pipebus: note: 6 steps of session babababa")
+    assert records.err.rstrip().endswith("not in the log: 10-14, 20")
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def test_show_json_is_valid_json_even_where_an_old_log_holds_nan(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    request = BusJobRequestMessage(source="asker", target="keeper", job_id="job-1", job_name="x")
+    text = (  # as pipebus's first log format wrote NaN and infinities: bare
+        '{"source":"asker","target":"keeper","job_id":"job-1","job_name":"x",'
+        '"payload":{"ratio":NaN,"limits":[Infinity,-Infinity]}}'
+    )
+    write_rows("cdcd" * 8, [(request, text)])
+    run = pipebus(capsys, "show", "--json")
+    (line,) = run.lines
+    record = json.loads(line, parse_constant=_reject_constant)
+    nan, inf, minus = ({"$pb": "float", "v": v} for v in ("nan", "inf", "-inf"))
+    assert record["message"]["payload"] == {"ratio": nan, "limits": [inf, minus]}
+    (text_line,) = pipebus(capsys, "show").lines
+    assert 'payload={"ratio": nan, "limits": [inf, -inf]}' in text_line
+
+
+def test_show_prints_values_as_they_were_sent_never_the_codecs_tags(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sent = [
+        (date(2024, 5, 17), "datetime.date(2024, 5, 17)"),
+        ((18, 21), "(18, 21)"),
+        (Decimal("1.5"), "Decimal('1.5')"),
+        ({"b", "a"}, '{"a", "b"}'),
+        (b"\x00\xff", "b'\\x00\\xff'"),
+        (float("nan"), "nan"),
+        ({18: "full"}, '{18: "full"}'),
+    ]
+    write_rows(
+        "dede" * 8,
+        [
+            (BusJobRequestMessage(source="a", target="b", job_id="j", payload={"v": value}), None)
+            for value, _ in sent
+        ],
+    )
+    lines = pipebus(capsys, "show").lines
+    assert "$pb" not in "\n".join(lines)
+    for line, (_, shown) in zip(lines, sent, strict=True):
+        assert line.endswith(f'payload={{"v": {shown}}}')

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pipebus.core.ids import short_job_id
 from pipebus.projections import SessionState
 from pipebus.replay.session import SessionReplay
 from tests.cli import JOB_KEYS, WORKER_KEYS, log_path, pipebus, record_demo, stored_events
@@ -118,10 +119,10 @@ def test_state_prints_workers_and_jobs_for_people(capsys: pytest.CaptureFixture[
         "ON",
     ]
     assert lines[4].split() == ["closer", "demo-runner", "-", "ended", "no", "-", "-"]
-    job_line = next(line for line in lines if line.startswith(f"  {job_id[:8]}"))
+    job_line = next(line for line in lines if line.startswith(f"  {short_job_id(job_id)}"))
     assert job_line.split()[:6] == [
-        job_id[:8],
-        "answer",
+        short_job_id(job_id),
+        "(answer)",
         "requested",
         "by",
         "coordinator",

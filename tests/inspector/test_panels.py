@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import date
 
-from inspector.panels import PAYLOAD_LINES, Line, detail, gist, job_lines, payload_lines, row_text
-from inspector.waterfall import ordered, waterfall
+from inspector.panels import (
+    PAYLOAD_LINES,
+    Line,
+    detail,
+    gist,
+    job_lines,
+    payload_lines,
+    row_text,
+    summarize,
+)
+from inspector.waterfall import job_spans, ordered, waterfall
+from pipebus import BusJobUpdateMessage
+from pipebus.core.codec import encode_message
+from pipebus.core.ids import JOB_ID_TIME_DIGITS, short_job_id
 from pipebus.eventlog.rows import StoredEvent
 from pipebus.projections import EMPTY
 from pipebus.projections.views import StateChanges
 from pipebus.tracing.records import SpanRecord
+from pipebus.workers.job_params import new_job_id
 
 
 def stored(seq: int, type_name: str, payload: dict[str, object], **fields: object) -> StoredEvent:
@@ -85,3 +100,43 @@ def test_the_waterfall_nests_children_under_parents_on_one_time_axis() -> None:
     assert rows["s2"].style == "key"
     bar = rows["s1"].text[38:]
     assert bar.lstrip().startswith("█") and bar.index("█") == 1
+
+
+def test_rows_and_the_message_panel_show_values_as_sent_never_the_codecs_tags() -> None:
+    sent = BusJobUpdateMessage(
+        source="w",
+        target="a",
+        job_id="j",
+        update={"r": float("nan"), "d": date(2024, 5, 17), "at": (18, 21)},
+    )
+    payload = encode_message(sent)
+    assert "$pb" in payload  # what the log holds
+    event = replace(stored(4, "BusJobUpdateMessage", {}), payload=payload)
+    row = row_text(event, 0)
+    panel = "\n".join(line.text for line in detail(event, 0, None, []))
+    for text in (row, panel):
+        assert "$pb" not in text
+        assert "datetime.date(2024, 5, 17)" in text and "(18, 21)" in text and "nan" in text
+
+
+def test_jobs_show_the_part_of_their_id_that_tells_them_apart_with_their_name() -> None:
+    prefix = new_job_id()[:JOB_ID_TIME_DIGITS]
+    first, second = (prefix + new_job_id()[JOB_ID_TIME_DIGITS:] for _ in range(2))
+    events = [
+        replace(
+            stored(seq, "BusJobRequestMessage", {"job_id": job_id, "job_name": name}),
+            job_id=job_id,
+        )
+        for seq, (job_id, name) in enumerate([(first, "answer"), (second, "archive")], 1)
+    ]
+    summaries = summarize(events)
+    rows = [row_text(e, 0, job) for e, job in zip(events, summaries, strict=True)]
+    labels = [f"{short_job_id(first)} (answer)", f"{short_job_id(second)} (archive)"]
+    assert short_job_id(first) != short_job_id(second) and first[:8] == second[:8]
+    for row, label in zip(rows, labels, strict=True):
+        assert f"▸ job {label} " in row
+    unfolded = row_text(replace(events[0], type="BusJobUpdateMessage"), 0, None, {first: "answer"})
+    assert f"job_id={labels[0]}" in unfolded
+    assert [span.name.split()[1:3] for span in job_spans(summaries)] == [
+        label.split() for label in labels
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,16 @@ from hypothesis import strategies as st
 
 from inspector.data import SessionData
 from inspector.query import CATEGORIES, QueryError, breakpoint_query, category_of, parse
+from pipebus import BusJobUpdateMessage
+from pipebus.core.ids import JOB_ID_TIME_DIGITS, short_job_id
+from pipebus.eventlog.rows import event_row
 from pipebus.eventlog.store import EventLog
+from pipebus.eventlog.writer import Batch
+from pipebus.observability import Envelope
+from pipebus.workers.job_params import new_job_id
+from tests.eventlog.conftest import drop_schema
 from tests.inspector.sessions import SESSION
+from tests.services import need_postgres
 
 
 def test_terms_of_one_key_are_alternatives_and_keys_combine() -> None:
@@ -124,3 +133,50 @@ async def test_each_backend_selects_the_same_rows_and_finds_the_same_hits(any_lo
         assert folded is not None and len(folded) == 17
         effects = await data.effects_of(await data.event(12))
         assert [e.seq for e in effects] == [13, 14]
+
+
+async def _jobs_of_one_millisecond(location: str) -> list[str]:
+    """A session of three jobs whose ids were made in one millisecond; returns the ids."""
+    prefix = new_job_id()[:JOB_ID_TIME_DIGITS]
+    job_ids = [prefix + new_job_id()[JOB_ID_TIME_DIGITS:] for _ in range(3)]
+    job_ids.append("my-own-job")  # an id the application chose
+    async with await EventLog.open(location) as log:
+        await log.begin_session("fefe" * 8, runner="r")
+        writer = log.writer("fefe" * 8)
+        rows = []
+        for seq, job_id in enumerate(job_ids * 2, 1):
+            update = BusJobUpdateMessage(source="w", target="a", job_id=job_id, update={"n": seq})
+            envelope = Envelope(update, f"m{seq}", "fefe" * 8, seq, seq, "r", 1, seq, job_id=job_id)
+            rows.append(event_row(envelope, "fefe" * 8, seq))
+        await writer.append(Batch(rows, [], []))
+        await writer.close()
+    return job_ids
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_job_takes_the_short_id_every_view_shows_on_each_backend(
+    backend: str, tmp_path: Path
+) -> None:
+    schema = f"pbjobs_{secrets.token_hex(6)}"
+    location = str(tmp_path / "jobs.db") if backend == "sqlite" else ""
+    if backend == "postgresql":
+        location = f"{need_postgres()}?schema={schema}"
+    try:
+        job_ids = await _jobs_of_one_millisecond(location)
+        async with await EventLog.open(location) as log:
+            data = await SessionData.open(log, "fefe" * 8)
+            every = await data.replay.events()
+            for job_id in job_ids:
+                shown = short_job_id(job_id)
+                query = parse(f"job:{shown}")
+                wanted = [e.seq for e in every if e.job_id == job_id]
+                assert [e.seq for e in every if query.matches(e)] == wanted, shown
+                assert list(await data.rows(query) or []) == wanted, shown
+                assert await log.jobs_named("fefe" * 8, shown) == [job_id]
+            shared = parse(f"job:{job_ids[0][:8]}")  # a prefix of the whole id still works
+            assert len([e for e in every if shared.matches(e)]) == 6
+            assert len(await data.rows(shared) or []) == 6
+            await data.replay.close()
+    finally:
+        if backend == "postgresql":
+            await drop_schema(need_postgres(), schema)

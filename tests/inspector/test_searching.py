@@ -88,9 +88,9 @@ async def test_jobs_fold_into_one_row_that_expands(fixed_log: Path) -> None:
         assert len(rows) == 15  # 25 events, 13 of them in 3 jobs
         folded = [row for row in rows if "▸ job" in row]
         assert [row.split()[0] for row in folded] == ["6", "12", "17"]
-        assert "j-write completed, 6 events" in folded[0]
-        assert "j-tr failed, 3 events" in folded[1]
-        assert "j-arc cancelled, 4 events" in folded[2]
+        assert "j-write (write) completed, 6 events" in folded[0]
+        assert "j-tr (translate) failed, 3 events" in folded[1]
+        assert "j-arc (archive) cancelled, 4 events" in folded[2]
         await pilot.press("colon", *"12", "enter")
         await shown(pilot, app, 12)
         await pilot.press("enter")

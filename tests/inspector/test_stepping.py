@@ -60,7 +60,7 @@ async def test_a_step_highlights_what_it_changed(fixed_log: Path) -> None:
         await pilot.press("j")
         screen = await shown(pilot, app, 17)
         added = [line for line in screen.panel("jobs").lines if line.style == "added"]
-        assert added and "archive j-arc" in added[0].text
+        assert added and "j-arc (archive)" in added[0].text
 
 
 async def test_next_error_shows_the_traceback_in_a_red_row(fixed_log: Path) -> None:
@@ -138,7 +138,7 @@ async def test_the_sessions_waterfall_has_a_bar_per_job(fixed_log: Path) -> None
         bars = [line for line in lines[1:]]
         assert [line.text.split()[1] for line in bars] == ["j-write", "j-tr", "j-arc"]
         assert [line.style for line in bars] == ["", "error", "error"]
-        assert "agent cancelled (4 events)" in bars[2].text
+        assert "job j-arc (archive) agent cancelled" in bars[2].text
 
 
 async def test_clicking_a_row_moves_the_cursor_there(fixed_log: Path) -> None:
