@@ -14,6 +14,7 @@ from pipebus.bus.base import BusStats
 from pipebus.bus.context import ActiveDelivery
 from pipebus.bus.taps import BusTap, DeliveryTap
 from pipebus.core.envelope import Envelope
+from pipebus.core.types import NotRecorded
 from pipebus.live.live_jobs import LiveJobs
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ __all__ = [
     "EventLog",
     "ExportResult",
     "LiveJobs",
+    "NotRecorded",
     "SessionReplay",
     "TracingSettings",
     "configure",

@@ -111,12 +111,13 @@ def _tag_dict(value: dict[Any, Any]) -> Any:
         if type(key) is not str:
             return _tag_map(value)
         kind = type(item)
-        if kind not in _AS_IS:
-            new = _tag_dict(item) if kind is dict else _tag(item)
-            if new is not item:
-                if copy is None:
-                    copy = value.copy()
-                copy[key] = new
+        if kind in _AS_IS or (kind is float and item - item == 0.0):  # 0.0 unless NaN or inf
+            continue
+        new = _tag_dict(item) if kind is dict else _tag(item)
+        if new is not item:
+            if copy is None:
+                copy = value.copy()
+            copy[key] = new
     if TAG in value:
         raise EncodeError(f"the dict key {TAG!r} is reserved by the codec")
     return value if copy is None else copy
@@ -124,7 +125,8 @@ def _tag_dict(value: dict[Any, Any]) -> Any:
 
 def _tag_list(value: list[Any]) -> list[Any]:
     for item in value:
-        if type(item) not in _AS_IS:
+        kind = type(item)
+        if kind not in _AS_IS and (kind is not float or item - item != 0.0):
             break
     else:
         return value  # the common case: a list of plain values, nothing to copy
@@ -595,7 +597,7 @@ def encode_message(message: BusMessage) -> str:
             kind = type(item)
             if kind is dict:
                 new = _tag_dict(item)
-            elif kind in _AS_IS:
+            elif kind in _AS_IS or (kind is float and item - item == 0.0):
                 continue
             else:
                 new = _tag(item)

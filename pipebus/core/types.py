@@ -126,6 +126,24 @@ class WorkerRegistryEntry:
     started_at: float | None = None
 
 
+@dataclass(frozen=True)
+class NotRecorded:
+    """What a replay holds for a field the event log could not store.
+
+    A value the codec cannot write (a string with a lone surrogate in an error's text,
+    say) costs only that field: the event is recorded with its other fields, and this
+    stands in for the missing one, so replays and projections go on past the event.
+    """
+
+    reason: str
+
+    def __str__(self) -> str:
+        return f"<not recorded: {self.reason}>"
+
+
+register_type(NotRecorded, wire_name="pipebus.NotRecorded")
+
+
 @dataclass
 class WorkerReadyData:
     """A registered worker: its name and the runner that manages it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -10,25 +11,35 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipebus.core.codec import decode_message, wire_name
+from pipebus.core import describe
+from pipebus.core.codec import (
+    build_value,
+    decode_message,
+    decode_value,
+    encode_value,
+    field_values,
+    registered_type,
+    wire_name,
+)
 from pipebus.core.envelope import Envelope
-from pipebus.core.errors import EncodeError
+from pipebus.core.errors import DecodeError, EncodeError
 from pipebus.core.messages import BusMessage
 from pipebus.core.routing import Delivery, Lane, delivery_of, lane_of
+from pipebus.core.types import NotRecorded
 from pipebus.core.wire import envelope_fields_json
 
 logger = logging.getLogger("pipebus.eventlog")
 
 
 UNENCODABLE = "$unencodable"
-"""Key of the payload recorded for a message whose fields the codec could not write."""
+"""Key of the note that stands for a message's fields when none could be kept: written
+by older versions for any message the codec could not write, and by the SQLite writer
+for a payload SQLite could not store, with ``source`` and ``target`` beside it."""
 
 HEARTBEAT_STALE_NS = 30_000_000_000
 """A running session whose recorder has been silent this long (30 s) is incomplete."""
 
-ERROR_TYPES = frozenset(
-    {"BusHandlerErrorMessage", "BusWorkerErrorMessage", "BusWorkerLocalErrorMessage"}
-)
+ERROR_TYPES = describe.ERROR_TYPES
 """Event types that count as errors of their session (its ``errors`` column)."""
 
 _class_facts: dict[type, tuple[str, str, bool]] = {}
@@ -88,10 +99,12 @@ _unencodable_types: set[str] = set()
 
 
 def recordable_row(envelope: Envelope, session_id: str, seq: int) -> tuple[Any, ...]:
-    """The row of an envelope; a message the codec cannot write keeps a note instead.
+    """The row of an envelope; a field the codec cannot write costs only that field.
 
-    The event is recorded either way (type, source, target, ids...); its payload then
-    says why the fields are missing, and a warning is logged once per message type.
+    The event is recorded either way (type, source, target, ids...), with every field
+    the codec can write; each other field holds a :class:`NotRecorded` saying why, so a
+    replay decodes the event and its projections fold what was kept. A warning is
+    logged once per message type.
     """
     try:
         return event_row(envelope, session_id, seq)
@@ -99,10 +112,49 @@ def recordable_row(envelope: Envelope, session_id: str, seq: int) -> tuple[Any, 
         kind = type(envelope.message).__qualname__
         if kind not in _unencodable_types:
             _unencodable_types.add(kind)
-            logger.warning(
-                "%s recorded without its fields (the codec cannot write them): %s", kind, exc
-            )
-        return event_row(envelope, session_id, seq, payload=json.dumps({UNENCODABLE: str(exc)}))
+            logger.warning("%s recorded without the fields the codec cannot write: %s", kind, exc)
+        return event_row(envelope, session_id, seq, payload=_kept_fields(envelope.message, exc))
+
+
+def _kept_fields(message: BusMessage, error: EncodeError) -> str:
+    """The JSON of a message's fields, each one the codec cannot write as a NotRecorded."""
+    kept: dict[str, Any] = {}
+    for name, value in field_values(message).items():
+        try:
+            encode_value(value)
+        except EncodeError as exc:
+            value = NotRecorded(f"{type(value).__qualname__}: {exc}")
+        kept[name] = value
+    try:
+        return encode_value(kept)
+    except EncodeError:  # not field by field (a cycle across fields): a note for all
+        return json.dumps({UNENCODABLE: str(error)})
+
+
+def decode_recorded(type_name: str, payload: str) -> BusMessage:
+    """The message of a recorded event, also of one recorded without its fields.
+
+    A payload that is an ``$unencodable`` note (see :data:`UNENCODABLE`) gives a message
+    with the fields the note kept (``source``, ``target``) and a :class:`NotRecorded`
+    in each other field, so replays and projections go on past it.
+
+    Raises:
+        DecodeError: If the payload does not decode (an unregistered type, say).
+    """
+    try:
+        return decode_message(type_name, payload)
+    except DecodeError:
+        if UNENCODABLE not in payload:
+            raise
+        note = decode_value(payload)
+        if type(note) is not dict or UNENCODABLE not in note:
+            raise
+    cls = registered_type(type_name, "message")
+    missing = NotRecorded(str(note.pop(UNENCODABLE)))
+    values = {f.name: note.get(f.name, missing) for f in dataclasses.fields(cls) if f.init}
+    message = build_value(cls, values, type_name)
+    assert isinstance(message, BusMessage)
+    return message
 
 
 FOLD_COLUMNS = ("seq", "time_ns", "type", "payload")
@@ -121,7 +173,7 @@ def fold_envelopes(rows: Iterable[Sequence[Any]], session_id: str) -> Iterator[E
     Raises:
         DecodeError: If a payload does not decode.
     """
-    decode = decode_message
+    decode = decode_recorded
     for seq, time_ns, type_name, payload in rows:
         yield Envelope(decode(type_name, payload), "", session_id, seq, time_ns, "", 0, 0)
 
@@ -179,7 +231,7 @@ class StoredEvent:
             DecodeError: If the payload does not decode (an unregistered type, say).
         """
         if self._message is None:
-            self._message = decode_message(self.type, self.payload)
+            self._message = decode_recorded(self.type, self.payload)
         return self._message
 
     @property

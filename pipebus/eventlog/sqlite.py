@@ -21,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import marshal
 import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Select, event
 from sqlalchemy.engine import make_url
@@ -42,21 +44,68 @@ from pipebus.eventlog.urls import to_url
 from pipebus.eventlog.writer import Batch
 from pipebus.projections.snapshot import dump
 
+logger = logging.getLogger("pipebus.eventlog")
+
 WRITER_SCRIPT = Path(sqlite_writer_process.__file__)
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for an SQLite log's URL, its pragmas set on every connection."""
+READ_ONLY_PRAGMAS = (
+    "PRAGMA query_only=1",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-32000",
+)
+"""A reader's pragmas: ``query_only`` makes SQLite refuse any change to the file, and
+nothing here changes the file either (no ``journal_mode``, which writes its header)."""
+
+
+def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
+    """An async engine for an SQLite log's URL, its pragmas set on every connection.
+
+    With ``read_only`` the file must exist (it is not created) and is never changed.
+    """
     engine = create_async_engine(url)
-    event.listen(engine.sync_engine, "connect", set_pragmas)
+    if read_only:
+        event.listen(engine.sync_engine, "do_connect", _existing_file_only)
+        event.listen(engine.sync_engine, "connect", _set_read_only_pragmas)
+    else:
+        event.listen(engine.sync_engine, "connect", set_pragmas)
     return engine
 
 
+def _existing_file_only(_dialect: Any, _record: Any, cargs: list[Any], cparams: Any) -> None:
+    """Open the file through an SQLite URI with ``mode=rw``: one that is missing is an error.
+
+    Not ``mode=ro``: a read-only connection cannot remove the ``-wal`` and ``-shm``
+    files it makes beside a WAL log, so every read would leave them behind; with
+    ``query_only`` a read-write connection writes nothing and tidies up on closing.
+    """
+    filename = str(cargs[0])
+    if cparams.get("uri") or filename == ":memory:":
+        return  # a URI of the caller's own, or a database that is no file
+    cargs[0] = f"file:{quote(filename)}?mode=rw"
+    cparams["uri"] = True
+
+
+def _set_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in READ_ONLY_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
 def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL (readers never block the writer), NORMAL sync, patience for locks."""
+    """NORMAL sync, patience for locks, a larger cache.
+
+    Not WAL mode (readers never block the writer): it is the file's own, and setting it
+    rewrites the file's header, so it is set when the log's schema is created (see
+    ``migrations/env.py``) and by the writer process, never on a database that may not
+    be a log.
+    """
     cursor = dbapi_connection.cursor()
     for pragma in SQLITE_PRAGMAS:
-        cursor.execute(pragma)
+        if not pragma.startswith("PRAGMA journal_mode"):
+            cursor.execute(pragma)
     cursor.close()
 
 
@@ -241,7 +290,9 @@ class SqliteWriter:
             while True:
                 header = await reader.readexactly(HEADER.size)
                 (size,) = HEADER.unpack(header)
-                ticket, last, error = marshal.loads(await reader.readexactly(size))
+                ticket, last, error, notes = marshal.loads(await reader.readexactly(size))
+                for note in notes:  # one bad value cost only its own row: say which
+                    logger.warning("event log %s: %s", self._path, note)
                 answer = self._waiting.pop(ticket, None)
                 if answer is not None and not answer.done():
                     answer.set_result((last, error))

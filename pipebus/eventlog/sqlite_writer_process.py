@@ -12,7 +12,12 @@ same interpreter as its parent, and rows hold only strings, numbers, None and by
 which marshal writes faster than pickle). A request is
 ``(ticket, rows, deliveries, snapshots)`` or ``(ticket, "lost", lost, first_seq)``;
 requests already waiting are committed together in one transaction, and each gets
-``(ticket, last_position, error_text_or_None)``. End of input (the parent closed the
+``(ticket, last_position, error_text_or_None, notes)``. One value SQLite cannot take
+(a string with a lone surrogate, which UTF-8 cannot hold; an integer over 64 bits)
+costs only its own event or delivery record: the group is committed again row by row,
+that row stored with the value written out (as a backslash escape) or, for the payload, a note
+``{"$unencodable": why, "source": ..., "target": ...}`` in its place, and each such row
+named in ``notes`` for the recording process to log. End of input (the parent closed the
 socket, or died) ends the process once what arrived whole is committed.
 
 The recording process imports this module too, for what both sides share: the frame
@@ -22,6 +27,7 @@ header, and the pragmas every connection to an SQLite log sets.
 from __future__ import annotations
 
 import argparse
+import json
 import marshal
 import socket
 import sqlite3
@@ -153,8 +159,11 @@ class FileWriter:
         self._checkpoint_rows = checkpoint_rows
         self._session_id = session_id
         self._synchronous = synchronous
-        self._seq = list(columns).index("seq")
-        self._type = list(columns).index("type")
+        self._columns = list(columns)
+        self._seq = self._columns.index("seq")
+        self._type = self._columns.index("type")
+        self._payload = self._columns.index("payload")
+        self.notes: list[str] = []
         self._error_types = error_types
         self._one_row = "(" + ", ".join("?" * len(columns)) + ")"
         self._insert_into = f"INSERT INTO events ({', '.join(columns)}) VALUES "
@@ -188,7 +197,19 @@ class FileWriter:
                 pass  # already broken: nothing to save
 
     def commit(self, requests: list[tuple[Any, ...]]) -> int:
-        """Apply every request in one transaction; returns the last position written."""
+        """Apply every request in one transaction; returns the last position written.
+
+        A value SQLite cannot bind fails the whole statement: the group is then
+        committed again one row at a time, each row that holds such a value repaired
+        (see the module's docstring) and named in :attr:`notes`.
+        """
+        self.notes = []
+        try:
+            return self._commit(requests, careful=False)
+        except _UNBINDABLE:
+            return self._commit(requests, careful=True)
+
+    def _commit(self, requests: list[tuple[Any, ...]], *, careful: bool) -> int:
         connection = self._connect()
         last = 0
         kind, error_types = self._type, self._error_types
@@ -199,14 +220,28 @@ class FileWriter:
                     connection.execute(_MARK_LOST, (request[2], request[3], self._session_id))
                     continue
                 _, rows, deliveries, snapshots = request
-                self._insert(connection, rows)
+                if careful:
+                    self._insert_each(connection, rows)
+                else:
+                    self._insert(connection, rows)
                 if rows:
                     last = max(last, rows[-1][self._seq])
                 errors = sum(1 for row in rows if row[kind] in error_types)
                 connection.execute(
                     _UPDATE_SESSION, (time.time_ns(), last, errors, self._session_id)
                 )
-                if deliveries:
+                if deliveries and careful:
+                    for delivery in deliveries:
+                        try:
+                            connection.execute(_INSERT_DELIVERY, delivery)
+                        except _UNBINDABLE as exc:
+                            fixed, _ = _written_out(delivery)
+                            connection.execute(_INSERT_DELIVERY, fixed)
+                            self.notes.append(
+                                f"the delivery of message {delivery[1]} to {fixed[2]!r} was "
+                                f"stored with values written out ({exc})"
+                            )
+                elif deliveries:
                     connection.executemany(_INSERT_DELIVERY, deliveries)
                 for seq, state in snapshots:
                     connection.execute(
@@ -236,6 +271,54 @@ class FileWriter:
             rest = rows[whole:]
             statement = self._insert_into + ", ".join([self._one_row] * len(rest))
             connection.execute(statement, tuple(chain.from_iterable(rest)))
+
+    def _insert_each(self, connection: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        statement = self._insert_into + self._one_row
+        for row in rows:
+            try:
+                connection.execute(statement, row)
+            except _UNBINDABLE as exc:
+                connection.execute(statement, self._repaired(row, exc))
+
+    def _repaired(self, row: tuple[Any, ...], error: Exception) -> tuple[Any, ...]:
+        """``row`` with what SQLite cannot take written out, and a note naming it."""
+        fixed, bad = _written_out(row)
+        columns = self._columns
+        names = [columns[index] for index in bad]
+        why = f"column {', '.join(names)}: {type(error).__name__}: {error}"
+        payload = self._payload
+        if payload in bad:
+            source, target = columns.index("source"), columns.index("target")
+            fixed[payload] = json.dumps(
+                {"$unencodable": why, "source": fixed[source], "target": fixed[target]}
+            )
+        message_id = fixed[columns.index("message_id")]
+        self.notes.append(
+            f"event {row[self._seq]} ({row[self._type]}, message {message_id}) "
+            f"was stored with {why}"
+            + ("; its fields are replaced by that note" if payload in bad else ", written out")
+        )
+        return tuple(fixed)
+
+
+_UNBINDABLE = (ValueError, OverflowError, sqlite3.InterfaceError, sqlite3.ProgrammingError)
+"""What binding one bad value raises (UnicodeEncodeError is a ValueError)."""
+
+
+def _written_out(values: Sequence[Any]) -> tuple[list[Any], list[int]]:
+    """The values with what SQLite cannot bind written out as text, and where those were."""
+    fixed, bad = list(values), []
+    for index, value in enumerate(values):
+        if type(value) is str:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                fixed[index] = value.encode("utf-8", "backslashreplace").decode("utf-8")
+                bad.append(index)
+        elif type(value) is int and not -(2**63) <= value < 2**63:
+            fixed[index] = str(value)
+            bad.append(index)
+    return fixed, bad
 
 
 class Checkpointer:
@@ -304,8 +387,10 @@ def serve(sock: socket.socket, writer: FileWriter) -> None:
             except Exception as exc:  # counted as lost by the parent, which logs it once
                 writer.drop()
                 last, error = -1, f"{type(exc).__name__}: {exc}"
+            notes, writer.notes = writer.notes, []
             for request in group:
-                channel.write((request[0], last, error))
+                channel.write((request[0], last, error, notes))
+                notes = []  # told once, with the first request of the group
     except (BrokenPipeError, ConnectionResetError):
         pass  # the recording process is gone
     finally:

@@ -52,6 +52,7 @@ from pipebus import (
 )
 from pipebus.core.messages import (
     BusDecodeErrorMessage,
+    BusLoopBlockedMessage,
     BusHandlerErrorMessage,
     BusJobGroupFinishedMessage,
     BusRunnerHeartbeatMessage,
@@ -184,6 +185,7 @@ SAMPLES: list[BusMessage] = [
     BusRunnerLeftMessage(source="r", runner="r", status="lost"),
     BusDecodeErrorMessage(source="r", kind="not_json", error="x", size=3, channel="c"),
     BusTransportGapMessage(source="r", channel="c", seconds=1.5, error="gone", replayed=True),
+    BusLoopBlockedMessage(source="r", blocked_ms=2004.5, threshold_ms=100.0, handler="W.run"),
 ]
 
 
