@@ -16,6 +16,12 @@ peak RSS of the log's writer process (all of it: it exists only to record). The 
 is reopened afterwards to check that every event was stored. The log's own append
 rate, without the bus and the encoding, is :mod:`benchmarks.append_log`.
 
+``--python-gc`` keeps Python's collector thresholds (``$PIPEBUS_GC_THRESHOLD=off``),
+which recording otherwise raises (:mod:`pipebus.eventlog.collector`).
+
+``--unrecorded`` runs the same sends on a runner that records nothing: the rate the bus
+itself allows, the floor under the recording path, measured the same way (no flush).
+
 ``--postgres URL`` records into that PostgreSQL log instead (give it a schema of its
 own, ``?schema=``; the tables must exist), a session of this runner's own; ``--wait``
 makes it say ``ready`` on stdout once the runner runs and start sending when a line
@@ -23,7 +29,8 @@ comes on stdin, so that several runners start at once
 (:mod:`benchmarks.eventlog_postgres`). The times are also given as wall-clock
 seconds (``start_wall``, ``end_wall``) to combine runners.
 
-    python -m benchmarks.append [--events 1000000] [--counter] [--postgres URL] [--wait]
+    python -m benchmarks.append [--events 1000000] [--counter] [--unrecorded]
+        [--postgres URL] [--wait]
 
 Prints one JSON object (with ``--wait``: after the ``ready`` line).
 ``python -m benchmarks.eventlog`` runs it and compares with the goals.
@@ -36,6 +43,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -84,6 +92,33 @@ def sample(i: int) -> Sample:
         source="stt",
         payload={"seq": i, "text": "and then we could meet on", "final": i % 10 == 0, "p": 0.93},
     )
+
+
+async def measure_unrecorded(events: int, counter: bool) -> dict[str, Any]:
+    """The same sends on a runner that records nothing: the bus's own rate."""
+    runner = WorkerRunner(handle_sigint=False, event_log=None)
+    counting = Counter("consumer", events) if counter else None
+    if counting is not None:
+        await runner.add_workers(counting)
+    task = asyncio.create_task(runner.run(auto_end=False))
+    await runner.wait_started()
+    gc.collect()
+    bus = runner.bus
+    start, cpu = time.perf_counter(), time.process_time()
+    for i in range(events):
+        await bus.send(sample(i))
+    if counting is not None:
+        await counting.done.wait()
+    end, cpu = time.perf_counter(), time.process_time() - cpu
+    await runner.cancel()
+    await task
+    return {
+        "events": events,
+        "counter": counter,
+        "events_per_s": events / (end - start),
+        "total_s": end - start,
+        "cpu_s": cpu,
+    }
 
 
 async def measure(
@@ -162,8 +197,18 @@ def main() -> None:
     parser.add_argument("--counter", action="store_true", help="add a worker that counts them")
     parser.add_argument("--postgres", metavar="URL", help="record into this PostgreSQL log")
     parser.add_argument("--wait", action="store_true", help="say ready, send on a line of stdin")
+    parser.add_argument("--unrecorded", action="store_true", help="the same, recording nothing")
+    parser.add_argument(
+        "--python-gc", action="store_true", help="keep Python's collector thresholds"
+    )
     args = parser.parse_args()
-    result = run(args.events, args.counter, args.postgres, args.wait)
+    if args.python_gc:
+        os.environ["PIPEBUS_GC_THRESHOLD"] = "off"
+    if args.unrecorded:
+        logging.disable(logging.WARNING)
+        result = asyncio.run(measure_unrecorded(args.events, args.counter))
+    else:
+        result = run(args.events, args.counter, args.postgres, args.wait)
     json.dump({"python": sys.version.split()[0], **result}, sys.stdout)
 
 

@@ -142,6 +142,34 @@ def append_rows(result: dict[str, Any], label: str) -> list[list[str]]:
     ]
 
 
+def floor_rows(
+    recorded: dict[str, Any], unrecorded: dict[str, Any], python_gc: dict[str, Any]
+) -> list[list[str]]:
+    """The same sends on a runner that records nothing (the bus's floor), and the same
+    recording with Python's default collector thresholds (``$PIPEBUS_GC_THRESHOLD=off``)."""
+    per_event = 1e6 / recorded["events"]
+    return [
+        [
+            "through the bus, Python's default collector thresholds: events/s; CPU per event",
+            f"{python_gc['events_per_s']:,.0f}; {python_gc['cpu_s'] * per_event:.1f} us",
+            "",
+            "",
+        ],
+        [
+            "the same sends, not recording (the bus's own rate): events/s",
+            f"{unrecorded['events_per_s']:,.0f}",
+            "",
+            "",
+        ],
+        [
+            "CPU per event of the sending process: recording / not recording",
+            f"{recorded['cpu_s'] * per_event:.1f} / {unrecorded['cpu_s'] * per_event:.1f} us",
+            "",
+            "",
+        ],
+    ]
+
+
 def rebuild_rows(result: dict[str, Any]) -> list[list[str]]:
     fold, streamed, split, folded, folded_split, state_at, shares = (
         result["fold"],
@@ -260,8 +288,11 @@ def main() -> None:
         appended["one counting worker"] = run_module(
             "benchmarks.append", "--events", events, "--counter"
         )
+    unrecorded = run_module("benchmarks.append", "--events", events, "--unrecorded")
+    python_gc = run_module("benchmarks.append", "--events", events, "--python-gc")
     rows = log_rows(logged)
     rows += [row for label, result in appended.items() for row in append_rows(result, label)]
+    rows += floor_rows(appended["through the bus"], unrecorded, python_gc)
     append_text = f"### Sustained append: {args.events:,} events, SQLite, default durability\n\n"
     append_text += markdown(header, rows)
 
@@ -273,7 +304,17 @@ def main() -> None:
     text = append_text + "\n\n" + rebuild_text
     print()
     print(text)
-    save("eventlog", {"append_log": logged, "append": appended, "rebuild": rebuilt}, text)
+    save(
+        "eventlog",
+        {
+            "append_log": logged,
+            "append": appended,
+            "unrecorded": unrecorded,
+            "python_gc": python_gc,
+            "rebuild": rebuilt,
+        },
+        text,
+    )
 
 
 if __name__ == "__main__":

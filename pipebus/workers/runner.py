@@ -73,7 +73,8 @@ class WorkerRunner(EventSource, BusSubscriber):
         session_id: Record into this session id (runners of one distributed session
             share it, on a PostgreSQL log); default: a new id per ``run()``.
         durability: ``"batch"`` (default), ``"full"`` or ``"sync"``: see the README.
-        strict: Make sends raise once the event log cannot be written.
+        strict: Deliver a sent message only once its event is committed; a send whose
+            event cannot be stored raises ``EventLogError``, undelivered.
         record_deliveries: ``"errors"`` (default) or ``"all"``: also every delivery's
             timing.
         snapshot_every: Events between snapshots of the registry and jobs (default 1000).
