@@ -1,7 +1,7 @@
 """Sustained append (goal 2): 1,000,000 events through a recording runner's bus.
 
 One ``WorkerRunner`` records into a fresh SQLite file in a temporary directory, with the
-defaults (``durability="batch"``, ``log_buffer=50_000``, ``snapshot_every=1000``). A
+defaults (``durability="batch"``, ``log_buffer=5_000``, ``snapshot_every=1000``). A
 driver coroutine sends ``--events`` small data messages (``Sample``: a dict payload
 of four fields, like a partial transcript) with ``runner.bus.send()``; they are
 broadcasts that no subscriber takes, so the run measures the recording path: stamp,

@@ -1,13 +1,16 @@
-"""The garbage collector while sessions are recorded: young collections made rarer.
+"""The garbage collector while an event log is open: young collections made rarer.
 
-A recorder holds every envelope from its send to its commit (up to ``log_buffer`` of
-them). They outlive the young collections, which Python runs every 700 allocations by
-default, and every older collection walks them again: on a busy recording process the
-collector took about a third of its CPU (``python -m benchmarks.eventlog``: through
-the bus with Python's default thresholds and with this module's). While at least one
-recorder runs, the youngest generation's threshold is therefore raised to 10,000
-allocations, and put back when the last one stops. Nothing else changes: the older
-generations keep their thresholds, and cycles are still collected.
+Events come and go in bulk: a recorder holds every envelope from its send to its
+commit (up to ``log_buffer`` of them), a replay or the inspector holds the events it
+read and their decoded messages. They outlive the young collections, which Python
+runs every 700 allocations by default, and every older collection walks them again:
+the collector took about a third of a busy recording process's CPU, and more than
+half of decoding a session read back (``python -m benchmarks.eventlog``: through the
+bus with Python's default thresholds and with this module's). While at least one log
+is open (:meth:`EventLog.open <pipebus.eventlog.store.EventLog.open>` to ``close()``),
+the youngest generation's threshold is therefore raised to 50,000 allocations, and
+put back when the last one closes. Nothing else changes: the older generations keep
+their thresholds, and cycles are still collected.
 
 An application that set thresholds of its own (anything but Python's default 700) is
 left alone, and ``$PIPEBUS_GC_THRESHOLD`` chooses: a number of allocations, or ``off``
@@ -21,7 +24,7 @@ import os
 
 ENV_VAR = "PIPEBUS_GC_THRESHOLD"
 PYTHON_DEFAULT = 700
-RAISED = 10_000
+RAISED = 50_000
 
 _holders = 0
 _saved: tuple[int, int, int] | None = None  # the thresholds before the first hold
@@ -49,7 +52,7 @@ def raised_threshold() -> int | None:
 
 
 def hold() -> None:
-    """A recorder starts: raise the young threshold, if it is Python's default."""
+    """A log opens: raise the young threshold, if it is Python's default."""
     global _holders, _saved, _set_to
     young = raised_threshold()  # a bad setting raises before anything is counted
     _holders += 1
@@ -62,7 +65,7 @@ def hold() -> None:
 
 
 def release() -> None:
-    """A recorder stops: the last one puts the threshold back (unless changed since)."""
+    """A log closes: the last one puts the threshold back (unless changed since)."""
     global _holders, _saved
     if _holders == 0:
         return

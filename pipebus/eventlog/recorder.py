@@ -37,7 +37,6 @@ from pipebus.bus.base import WorkerBus
 from pipebus.bus.context import ActiveDelivery
 from pipebus.core.envelope import Envelope
 from pipebus.core.errors import EventLogError
-from pipebus.eventlog import collector
 from pipebus.eventlog.committer import Committer, resolve
 from pipebus.eventlog.rows import recordable_row
 from pipebus.eventlog.store import EventLog
@@ -85,7 +84,7 @@ class Recorder:
         runner_name: str,
         name: str | None = None,
         durability: Durability = "batch",
-        buffer_size: int = 20_000,
+        buffer_size: int = 5_000,
         strict: bool = False,
         record_deliveries: Literal["errors", "all"] = "errors",
         snapshot_every: int = 1000,
@@ -124,7 +123,6 @@ class Recorder:
         self._stopping = False
         self._room_waiters: list[asyncio.Future[None]] = []
         self._last: tuple[Envelope | None, int] = (None, 0)
-        self._holds_collector = False
         self.most_buffered = 0
 
     # --- what the committer knows ----------------------------------------------------
@@ -170,8 +168,6 @@ class Recorder:
         writer = self.log.writer(self.session_id, shared=not created, durability=self._durability)
         self._committer = committer = Committer(writer, self.log.url, self.session_id)
         self._bus = bus
-        collector.hold()
-        self._holds_collector = True
         bus.add_tap(self)
         bus.add_gate(self)
         if self._strict:
@@ -199,9 +195,6 @@ class Recorder:
 
     async def stop(self, status: str) -> None:
         """Flush, mark the session ``status`` (ended, cancelled, failed) and stop recording."""
-        if self._holds_collector:
-            self._holds_collector = False
-            collector.release()
         if self._bus is not None:
             self._bus.remove_tap(self)
             self._bus.remove_gate(self)

@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from pipebus._version import __version__
 from pipebus.core.errors import EventLogError
 from pipebus.core.ids import JOB_ID_TIME_DIGITS, job_id_wanted
+from pipebus.eventlog import collector
 from pipebus.eventlog.driver_errors import reason
 from pipebus.eventlog.engine import create_engine, prepare_schema
 from pipebus.eventlog.filters import EventFilter, TypeSet
@@ -67,6 +68,7 @@ class EventLog:
     def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self.engine = engine
         self.read_only = read_only
+        self._holds_collector = False
 
     @classmethod
     async def open(cls, location: str | Path | None = None, *, read_only: bool = False) -> EventLog:
@@ -89,10 +91,16 @@ class EventLog:
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, read_only=read_only)
+        log = cls(engine, read_only=read_only)
+        collector.hold()  # while a log is open, its events come and go in bulk
+        log._holds_collector = True
+        return log
 
     async def close(self) -> None:
         """Close every connection of the log."""
+        if self._holds_collector:
+            self._holds_collector = False
+            collector.release()
         await self.engine.dispose()
 
     async def __aenter__(self) -> Self:

@@ -78,7 +78,8 @@ class WorkerRunner(EventSource, BusSubscriber):
         record_deliveries: ``"errors"`` (default) or ``"all"``: also every delivery's
             timing.
         snapshot_every: Events between snapshots of the registry and jobs (default 1000).
-        log_buffer: Events the recorder buffers before senders wait (default 20,000).
+        log_buffer: Events the recorder buffers before senders wait (default 5,000; more
+            for a distant PostgreSQL, whose commits take longer).
         tracing: Live OpenTelemetry tracing: None (default: when configured, see
             :mod:`pipebus.tracing.setup`), True, False, or ``TracingSettings``.
         refuse_unhandled_jobs: Make every worker this runner hosts answer a job it
@@ -118,7 +119,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         strict: bool = False,
         record_deliveries: Literal["errors", "all"] = "errors",
         snapshot_every: int = 1000,
-        log_buffer: int = 20_000,
+        log_buffer: int = 5_000,
         tracing: bool | TracingSettings | None = None,
         refuse_unhandled_jobs: bool = False,
         loop_blocked_ms: float | None = None,

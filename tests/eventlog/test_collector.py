@@ -1,4 +1,4 @@
-"""While a session is recorded, young collections are rarer; the application's own
+"""While an event log is open, young collections are rarer; the application's own
 settings, and ``$PIPEBUS_GC_THRESHOLD``, are respected."""
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ import pytest
 
 from pipebus import BaseWorker, WorkerRunner
 from pipebus.eventlog import collector
+from pipebus.observability import SessionReplay
 from pipebus.testing import running
 
 
 @pytest.fixture(autouse=True)
 def python_defaults(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv(collector.ENV_VAR, raising=False)
+    monkeypatch.setattr(collector, "_holders", 0)  # logs other tests left open
+    monkeypatch.setattr(collector, "_saved", None)
     before = gc.get_threshold()
     gc.set_threshold(collector.PYTHON_DEFAULT, 10, 10)
     yield
@@ -29,6 +32,17 @@ async def test_recording_raises_the_young_threshold_and_puts_it_back(tmp_path: P
     async with running(runner):
         assert gc.get_threshold() == (collector.RAISED, 10, 10)
     assert gc.get_threshold() == (collector.PYTHON_DEFAULT, 10, 10)
+
+
+async def test_a_replay_raises_it_while_open(tmp_path: Path) -> None:
+    runner = WorkerRunner(handle_sigint=False, event_log=tmp_path / "log.db")
+    await runner.add_workers(BaseWorker("w"))
+    async with running(runner):
+        pass
+    replay = await SessionReplay.open(tmp_path / "log.db")
+    assert gc.get_threshold()[0] == collector.RAISED
+    await replay.close()
+    assert gc.get_threshold()[0] == collector.PYTHON_DEFAULT
 
 
 async def test_two_recording_runners_hold_it_until_the_last_stops(tmp_path: Path) -> None:
