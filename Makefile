@@ -12,7 +12,7 @@ PIPECAT_VERSION := 1.14.0
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,postgres,otlp]'
+	$(BIN)/pip install --quiet -e '.[dev,postgres,otlp,pgmq]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -37,7 +37,7 @@ format: $(STAMP)
 
 $(BENCH_VENV)/.installed:
 	$(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install --quiet 'pipecat-ai==$(PIPECAT_VERSION)' 'redis[hiredis]>=5'
+	$(BENCH_VENV)/bin/pip install --quiet 'pipecat-ai[pgmq]==$(PIPECAT_VERSION)' 'redis[hiredis]>=5'
 	touch $@
 
 # Redis at $$PIPEBUS_BENCH_REDIS (default redis://127.0.0.1:6379/0) for benchmarks.over_redis;
@@ -49,6 +49,8 @@ bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python -m benchmarks.over_redis --pipecat-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.eventlog
 	$(BIN)/python -m benchmarks.eventlog --postgres $(PIPEBUS_BENCH_POSTGRES)
+	$(BIN)/python -m benchmarks.pg_shared_session --url $(PIPEBUS_BENCH_POSTGRES)
+	$(BIN)/python -m benchmarks.pg_shared --url $(PIPEBUS_BENCH_POSTGRES)
 	$(BIN)/python -m benchmarks.sqlite_indexes
 	$(BIN)/python -m benchmarks.inspector
 	$(BIN)/python -m benchmarks.readme
