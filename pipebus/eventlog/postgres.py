@@ -28,6 +28,8 @@ PostgreSQL schema and running the migrations each happen under an advisory lock.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -50,7 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from pipebus.core.errors import EventLogError
 from pipebus.eventlog.driver_errors import reason
-from pipebus.eventlog.rows import ERROR_TYPES
+from pipebus.eventlog.rows import ERROR_TYPES, UNENCODABLE
 from pipebus.eventlog.schema import EVENT_COLUMNS, deliveries, events, sessions, snapshots
 from pipebus.eventlog.urls import describe
 from pipebus.eventlog.writer import Batch, DeliveryRecord
@@ -186,15 +188,30 @@ class PostgresWriter:
     async def append(self, batch: Batch) -> int:
         """Append a batch in one transaction; returns its last position (-1: no events).
 
+        A value PostgreSQL cannot store (a lone surrogate or a NUL in a string, a
+        source longer than its column) costs only its own event or delivery record:
+        the batch is appended again with each such value written out (an escape, or a
+        shortened text), an event's unstorable payload replaced by an ``$unencodable``
+        note, and each repaired row named in a warning.
+
         Raises:
             EventLogError: When the database refuses or is unreachable, or a value of
-                the batch cannot be stored (the message names it). The recorder counts
-                the batch as lost; the next batch opens a fresh connection.
+                the batch cannot be stored even so (the message names it). The recorder
+                counts the batch as lost; the next batch opens a fresh connection.
         """
         try:
             return await self._append(batch)
         except Exception as exc:
             await self._discard_connection()
+            repaired = _repaired(batch) if _about_a_value(exc) else None
+            if repaired is not None:
+                try:
+                    last = await self._append(repaired)
+                except Exception as again:
+                    await self._discard_connection()
+                    exc = again
+                else:
+                    return last
             if batch.rows and self._first_lost is None:
                 # Alone, the batch's rows had their positions; shared, they would
                 # have come after the last position seen under the lock.
@@ -437,6 +454,83 @@ def _value_problem(column: Column[Any], value: Any) -> str | None:
         if not -(2**bits) <= value < 2**bits:
             return f"{value} is out of the column's range ({bits + 1}-bit integers)"
     return None
+
+
+def _repaired(batch: Batch) -> Batch | None:
+    """``batch`` with every string PostgreSQL cannot store written out (None: none found).
+
+    A string is written out (a lone surrogate or a NUL as a backslash escape, a
+    text longer than its column shortened, ending in ``…``); an event's payload that
+    cannot be stored is replaced by an ``$unencodable`` note with its source and target,
+    so a replay decodes the event with what was kept. Each repaired row is named in a
+    warning. Only strings are repaired: another problem leaves the batch as it was.
+    """
+    rows = [_repaired_row(row) for row in batch.rows]
+    records = [_repaired_delivery(record) for record in batch.deliveries]
+    if all(new is old for new, old in zip(rows, batch.rows, strict=True)) and all(
+        new is old for new, old in zip(records, batch.deliveries, strict=True)
+    ):
+        return None
+    return Batch(rows, records, batch.snapshots)
+
+
+_PAYLOAD = EVENT_COLUMNS.index("payload")
+_SOURCE = EVENT_COLUMNS.index("source")
+_TARGET = EVENT_COLUMNS.index("target")
+
+
+def _repaired_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``row`` itself if it can be stored, else a copy with its strings written out."""
+    problems = {
+        index: problem
+        for index, (name, value) in enumerate(zip(EVENT_COLUMNS, row, strict=True))
+        if isinstance(value, str) and (problem := _value_problem(events.c[name], value))
+    }
+    if not problems:
+        return row
+    fixed = list(row)
+    for index in problems:
+        fixed[index] = _written_out(fixed[index], events.c[EVENT_COLUMNS[index]])
+    why = "; ".join(f"column {EVENT_COLUMNS[i]}: {problem}" for i, problem in problems.items())
+    if _PAYLOAD in problems:
+        note = {UNENCODABLE: why, "source": fixed[_SOURCE], "target": fixed[_TARGET]}
+        fixed[_PAYLOAD] = json.dumps(note)
+    logger.warning(
+        "event %s (%s, message %s) was stored with values written out: %s%s",
+        row[_SEQ],
+        row[_TYPE],
+        row[_MESSAGE_ID],
+        why,
+        "; its fields are replaced by that note" if _PAYLOAD in problems else "",
+    )
+    return tuple(fixed)
+
+
+def _repaired_delivery(record: DeliveryRecord) -> DeliveryRecord:
+    """``record`` itself if it can be stored, else a copy with its strings written out."""
+    changes: dict[str, Any] = {}
+    for name in ("message_id", "subscriber", "error_type", "error"):
+        value = getattr(record, name)
+        if isinstance(value, str) and _value_problem(deliveries.c[name], value) is not None:
+            changes[name] = _written_out(value, deliveries.c[name])
+    if not changes:
+        return record
+    logger.warning(
+        "the delivery of message %s to %r was stored with %s written out",
+        record.message_id,
+        record.subscriber,
+        ", ".join(changes),
+    )
+    return dataclasses.replace(record, **changes)
+
+
+def _written_out(value: str, column: Column[Any]) -> str:
+    """``value`` as text PostgreSQL stores: escapes for what it cannot hold, cut to fit."""
+    text = value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    length = getattr(column.type, "length", None)
+    if length is not None and len(text) > length:
+        text = text[: length - 1] + "…"
+    return text
 
 
 def _first_problem(

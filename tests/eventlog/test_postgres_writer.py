@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -155,24 +157,50 @@ async def test_deliveries_are_copied_with_their_nulls(log: EventLog, writer: Wri
     ]
 
 
-BAD_VALUES = [
+WRITTEN_OUT = [
     pytest.param(
         {"payload": '{"text":"half \udcff"}'},
-        "column payload: text with a lone surrogate",
+        ("payload", "column payload: text with a lone surrogate"),
         id="surrogate",
     ),
-    pytest.param({"source": "nul\x00here"}, "column source: text with a NUL character", id="nul"),
+    pytest.param({"source": "nul\x00here"}, ("source", "nul\\x00here"), id="nul"),
+    pytest.param({"message_id": "m" * 65}, ("message_id", "m" * 63 + "…"), id="long"),
+]
+
+
+@pytest.mark.parametrize(("bad", "expected"), WRITTEN_OUT)
+async def test_a_string_postgres_cannot_store_costs_only_its_own_row(
+    log: EventLog,
+    writer: Writer,
+    bad: dict[str, Any],
+    expected: tuple[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await writer.append(Batch(rows(1, 3), [], []))
+    batch = [row(4), row(5, **{"message_id": "m-5", **bad}), row(6)]
+    with caplog.at_level(logging.WARNING, logger="pipebus.eventlog"):
+        assert await writer.append(Batch(batch, [], [])) == 6
+    stored = await stored_rows(log)
+    assert [r[1] for r in stored] == [1, 2, 3, 4, 5, 6]  # its neighbours are all there
+    column, value = expected
+    kept = stored[4][EVENT_COLUMNS.index(column)]
+    assert value in kept
+    if column == "payload":
+        note = json.loads(kept)
+        assert set(note) == {"$unencodable", "source", "target"}
+    (warning,) = [r.getMessage() for r in caplog.records if "written out" in r.getMessage()]
+    assert warning.startswith("event 5 (Note, message ")
+
+
+BAD_VALUES = [
     pytest.param({"time_ns": 2**63}, "column time_ns: 9223372036854775808 is out of", id="bigint"),
-    pytest.param(
-        {"message_id": "m" * 65}, "column message_id: 65 characters, more than", id="long"
-    ),
     pytest.param({"local": 1}, "column local: not a boolean but int", id="bool"),
     pytest.param({"payload": None}, "column payload: missing (NULL", id="null"),
 ]
 
 
 @pytest.mark.parametrize(("bad", "words"), BAD_VALUES)
-async def test_a_value_postgres_cannot_store_fails_its_batch_by_name_and_the_next_lands(
+async def test_a_value_no_string_escape_can_store_fails_its_batch_by_name_and_the_next_lands(
     log: EventLog, writer: Writer, bad: dict[str, Any], words: str
 ) -> None:
     await writer.append(Batch(rows(1, 3), [], []))
@@ -189,12 +217,14 @@ async def test_a_value_postgres_cannot_store_fails_its_batch_by_name_and_the_nex
     assert [r[1] for r in await stored_rows(log)] == [1, 2, 3, 7, 8]
 
 
-async def test_a_delivery_postgres_cannot_store_is_named(log: EventLog, writer: Writer) -> None:
+async def test_a_delivery_with_a_string_postgres_cannot_store_is_written_out(
+    log: EventLog, writer: Writer
+) -> None:
     bad = DeliveryRecord("m-1", "crasher", 1, 10, 30, "ValueError", "lone \ud800 surrogate")
-    with pytest.raises(EventLogError, match="the delivery of 'm-1' to 'crasher', column error"):
-        await writer.append(Batch(rows(1, 2), [bad], []))
-    assert await stored_rows(log) == []
-    assert await writer.append(Batch(rows(1, 2), [], [])) == 2
+    assert await writer.append(Batch(rows(1, 2), [bad], [])) == 2
+    assert [r[1] for r in await stored_rows(log)] == [1, 2]
+    error = await scalar(log, "SELECT error FROM deliveries WHERE session_id = :s")
+    assert error == "lone \\ud800 surrogate"
 
 
 async def test_a_batch_fails_whole_when_a_statement_after_its_copy_fails(
@@ -274,8 +304,8 @@ async def test_two_shared_writers_store_each_message_once_at_gapless_positions(
 async def test_a_failed_shared_batch_takes_no_positions(log: EventLog) -> None:
     writer = log.writer(SESSION, shared=True)
     assert await writer.append(Batch([shared_row("a"), shared_row("b")], [], [])) == 2
-    bad = [shared_row("c"), row(0, message_id="d", source="\udc80")]
-    with pytest.raises(EventLogError, match="event 'd' \\(Note\\), column source: text with"):
+    bad = [shared_row("c"), row(0, message_id="d", time_ns=2**63)]
+    with pytest.raises(EventLogError, match="event 'd' \\(Note\\), column time_ns: 92"):
         await writer.append(Batch(bad, [], []))
     assert await writer.append(Batch([shared_row("b"), shared_row("c")], [], [])) == 3
     await writer.close()
