@@ -33,8 +33,14 @@ from benchmarks.common import ROOT, markdown, save, verdict
 from pipebus.eventlog.sqlite import SqliteWriter
 
 APPEND_RATE_GOAL = 150_000
+"""Through a recording runner's bus (issue #13)."""
+LOG_RATE_GOAL = 250_000
+"""The log alone, its writer process (issue #13; raw batched SQLite does about 595,000)."""
 RSS_GOAL_MB = 150
 REBUILD_RATE_GOAL = 300_000
+"""Rebuilding every event, and reading a session back decoded (issue #13)."""
+REPLAY_REBUILD_GOAL = 500_000
+"""``SessionReplay.rebuild()``, the events the projections read (issue #13)."""
 STATE_AT_GOAL_MS = 50
 
 
@@ -67,8 +73,8 @@ def log_rows(results: dict[int, dict[str, Any]]) -> list[list[str]]:
             f"{RECORDERS_WAY if in_flight == RECORDER_IN_FLIGHT else ''}: rows/s, "
             "first hand-over to last commit",
             f"{result['events_per_s']:,.0f}",
-            f">= {APPEND_RATE_GOAL:,}",
-            verdict(result["events_per_s"], APPEND_RATE_GOAL),
+            f">= {LOG_RATE_GOAL:,}",
+            verdict(result["events_per_s"], LOG_RATE_GOAL),
         ]
         for in_flight, result in results.items()
     ]
@@ -171,6 +177,7 @@ def floor_rows(
 
 
 def rebuild_rows(result: dict[str, Any]) -> list[list[str]]:
+    read = result["read"]
     fold, streamed, split, folded, folded_split, state_at, shares = (
         result["fold"],
         result["rebuild"],
@@ -212,14 +219,29 @@ def rebuild_rows(result: dict[str, Any]) -> list[list[str]]:
             f"(b') rebuild from the log, the {folded['folded']:,} events the projections "
             "read: SessionReplay.rebuild()",
             f"{folded['events_per_s']:,.0f} events/s",
-            f">= {REBUILD_RATE_GOAL:,}/s",
-            verdict(folded["events_per_s"], REBUILD_RATE_GOAL),
+            f">= {REPLAY_REBUILD_GOAL:,}/s",
+            verdict(folded["events_per_s"], REPLAY_REBUILD_GOAL),
         ],
         [
             "(b') of which read / decode / fold (as above)",
             stages(folded_split),
             "",
             live(folded, folded_split),
+        ],
+        [
+            f"(d) reading back decoded: SessionReplay.events(), the first {read['events']:,} "
+            "steps, then each message",
+            f"{read['events_per_s']:,.0f} events/s",
+            f">= {REBUILD_RATE_GOAL:,}/s",
+            verdict(read["events_per_s"], REBUILD_RATE_GOAL),
+        ],
+        [
+            "(d) of which read / decode; the floor: sqlite3 fetching the rows / json.loads "
+            "of the payloads",
+            f"{read['read_s']:.2f} s / {read['decode_s']:.2f} s; "
+            f"{read['floor_fetch_s']:.2f} s / {read['floor_parse_s']:.2f} s",
+            "",
+            "",
         ],
         [
             f"(c) state_at, {state_at['steps']} steps, fresh process: min / median / max",

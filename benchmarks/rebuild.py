@@ -21,7 +21,9 @@ session and makes every full garbage collection slow):
 (c) ``state_at``: ``SessionReplay.state_at(step)`` at the first and last steps and
     at ``--steps`` (20) random ones (after one warm-up call at step 0): min, median,
     max, and the time spent in garbage collection during the calls; (c') stepping:
-    100 calls one step after the other from a random step (the inspector's "next").
+    100 calls one step after the other from a random step (the inspector's "next");
+(d) ``read``: ``SessionReplay.events()`` over the first 200,000 steps, then each
+    event's message decoded, as a tool reading a session back does.
 
 Every rebuilt state, and ``state_at(last)``, is checked against the live state.
 
@@ -42,6 +44,7 @@ import json
 import logging
 import pickle
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -57,6 +60,7 @@ from pipebus import WorkerRunner
 from pipebus.core.codec import wire_name
 from pipebus.core.messages import JOB_MESSAGE_TYPES
 from pipebus.eventlog.rows import FOLD_COLUMNS, fold_envelopes
+from pipebus.eventlog.schema import EVENT_COLUMNS
 from pipebus.eventlog.store import EventLog
 from pipebus.observability import Envelope
 from pipebus.projections import EMPTY, SessionState, fold
@@ -64,7 +68,7 @@ from pipebus.replay import SessionReplay
 from pipebus.replay.session import FOLDED_TYPES
 
 PAGE = 20_000
-PHASES = ("record", "fold", "rebuild", "state_at")
+PHASES = ("record", "fold", "rebuild", "read", "state_at")
 JOB_TYPES = frozenset(wire_name(t) for t in JOB_MESSAGE_TYPES)
 DATA_TYPES = frozenset({"BusFrameMessage", "Transcript"})
 
@@ -256,6 +260,53 @@ def measure_rebuild(path: Path) -> dict[str, Any]:
     return results
 
 
+# --- (d) reading back, decoded ----------------------------------------------------------
+
+READ_STEPS = 200_000
+
+
+async def read_decoded(path: Path, session: str) -> dict[str, Any]:
+    """``SessionReplay.events()`` over the first steps, every message decoded."""
+    async with await SessionReplay.open(path, session) as replay:
+        start = time.perf_counter()
+        stored = await replay.events(1, READ_STEPS + 1)
+        read = time.perf_counter()
+        for event in stored:
+            event.message  # noqa: B018 (decoding is what is measured)
+        end = time.perf_counter()
+    return {
+        "events": len(stored),
+        "events_per_s": len(stored) / (end - start),
+        "read_s": read - start,
+        "decode_s": end - read,
+        **read_floor(path, session),
+    }
+
+
+def read_floor(path: Path, session: str) -> dict[str, float]:
+    """The same rows read with the standard library alone: sqlite3 fetching every
+    column, then ``json.loads`` of each payload (no messages built): the floor."""
+    connection = sqlite3.connect(path)
+    start = time.perf_counter()
+    rows = connection.execute(
+        "SELECT * FROM events WHERE session_id = ? AND seq <= ? ORDER BY seq",
+        (session, READ_STEPS),
+    ).fetchall()
+    fetched = time.perf_counter()
+    payload = EVENT_COLUMNS.index("payload")
+    loads = json.loads
+    for row in rows:
+        loads(row[payload])
+    end = time.perf_counter()
+    connection.close()
+    return {"floor_fetch_s": fetched - start, "floor_parse_s": end - fetched}
+
+
+def measure_read(path: Path) -> dict[str, Any]:
+    gc.collect()
+    return {"read": asyncio.run(read_decoded(path, live_of(path)["session"]))}
+
+
 # --- (c) state_at -------------------------------------------------------------------------
 
 
@@ -326,6 +377,8 @@ def measure(phase: str, path: Path, events: int = 1_000_000, steps: int = 20) ->
         return measure_fold(path)
     if phase == "rebuild":
         return measure_rebuild(path)
+    if phase == "read":
+        return measure_read(path)
     return measure_state_at(path, steps)
 
 
@@ -348,9 +401,17 @@ def run(events: int, steps: int = 20) -> dict[str, Any]:
         recorded = run_phase("record", path, "--events", str(events))
         folded = run_phase("fold", path)
         rebuilt = run_phase("rebuild", path)
+        read = run_phase("read", path)
         state_at = run_phase("state_at", path, "--steps", str(steps))
         db_mb = path.stat().st_size / 2**20
-    return {"record_s": recorded["record_s"], "db_mb": db_mb, **folded, **rebuilt, **state_at}
+    return {
+        "record_s": recorded["record_s"],
+        "db_mb": db_mb,
+        **folded,
+        **rebuilt,
+        **read,
+        **state_at,
+    }
 
 
 def main() -> None:
