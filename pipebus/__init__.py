@@ -4,7 +4,8 @@ This entry point holds the names of Pipecat's worker bus (code ports by changing
 imports), the messages pipebus adds, and its errors. The rest of the public API has
 entry points of its own: ``pipebus.observability`` (envelopes, taps, the event log,
 replay, tracing), ``pipebus.transports`` (the network buses) and ``pipebus.testing``.
-``RedisBus`` loads on first use, so ``import pipebus`` does not import ``redis``.
+``RedisBus``, ``PgmqBus`` and its backends load on first use, so ``import pipebus``
+does not import ``redis``.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -94,22 +95,37 @@ from pipebus.workers.job_group import JobContext, JobGroup, JobGroupContext
 from pipebus.workers.runner import PipelineRunner, WorkerRunner
 
 if TYPE_CHECKING:
-    from pipebus.transports import RedisBus
+    from pipebus.transports import PgmqBus, RedisBus
+    from pipebus.transports.pgmq_backends import (
+        BackendMessage,
+        DirectPgmqBackend,
+        IsolatedPgmqBackend,
+        PgmqBackend,
+    )
 
-_LAZY = {"RedisBus"}
+_LAZY = {
+    "BackendMessage": "pipebus.transports.pgmq_backends",
+    "DirectPgmqBackend": "pipebus.transports.pgmq_backends",
+    "IsolatedPgmqBackend": "pipebus.transports.pgmq_backends",
+    "PgmqBackend": "pipebus.transports.pgmq_backends",
+    "PgmqBus": "pipebus.transports",
+    "RedisBus": "pipebus.transports",
+}
 """Names loaded on first use, from ``pipebus.transports`` (which imports redis)."""
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import pipebus.transports
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
 
-        return getattr(pipebus.transports, name)
+        return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module 'pipebus' has no attribute {name!r}")
 
 
 __all__ = [
     "AsyncQueueBus",
+    "BackendMessage",
     "BaseWorker",
     "BusActivateWorkerMessage",
     "BusAddWorkerMessage",
@@ -152,11 +168,13 @@ __all__ = [
     "BusWorkerStoppedMessage",
     "CodecError",
     "DecodeError",
+    "DirectPgmqBackend",
     "DuplicateNameError",
     "EncodeError",
     "EventLogError",
     "Frame",
     "FrameDirection",
+    "IsolatedPgmqBackend",
     "JSONMessageSerializer",
     "JobContext",
     "JobError",
@@ -171,6 +189,8 @@ __all__ = [
     "JobStatus",
     "MessageSerializer",
     "MessageTooLargeError",
+    "PgmqBackend",
+    "PgmqBus",
     "PipebusError",
     "PipelineRunner",
     "RedisBus",

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pipebus.cli_commands import CommandError
 from pipebus.cli_commands.output import one_line, say
 from pipebus.cli_commands.parsers import add_commands, add_db_option
+from pipebus.cli_commands.pgmq import add_pgmq
 from pipebus.core.errors import PipebusError
 
 __all__ = ["build_parser", "main", "say"]
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_demo)
     add_commands(commands)
+    add_pgmq(commands)
     return parser
 
 

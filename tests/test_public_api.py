@@ -69,10 +69,15 @@ PIPECAT_NAMES = {
 
 
 PIPECAT_EXTRAS = {
+    "BackendMessage",
+    "DirectPgmqBackend",
+    "IsolatedPgmqBackend",
     "JSONMessageSerializer",
     "JobContext",
     "JobGroupContext",
     "MessageSerializer",
+    "PgmqBackend",
+    "PgmqBus",
     "PipelineRunner",
     "RedisBus",
     "TaskManager",
@@ -130,8 +135,10 @@ ENTRY_POINTS = {
     "pipebus.transports": {
         "BusNetwork",
         "NetworkBus",
+        "PgmqBus",
         "RedisBus",
         "RedisStreamBus",
+        "SerializedPgmqBus",
         "SerializedRedisBus",
         "TransportStats",
     },
@@ -153,7 +160,7 @@ def test_each_entry_point_exports_exactly_its_names_sorted_and_importable(
 def test_no_name_is_exported_by_two_entry_points() -> None:
     seen: dict[str, str] = {}
     for entry_point, names in ENTRY_POINTS.items():
-        for name in names - {"RedisBus"}:  # Pipecat's name, and a network bus
+        for name in names - {"PgmqBus", "RedisBus"}:  # Pipecat's names, and network buses
             assert name not in seen, f"{name} in {seen.get(name)} and {entry_point}"
             seen[name] = entry_point
 

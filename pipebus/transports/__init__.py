@@ -1,8 +1,9 @@
-"""Transports between runners in several processes or machines: Redis pub/sub and streams.
+"""Transports between runners in several processes or machines: Redis, and PGMQ queues.
 
 ``RedisBus`` (pub/sub, at most once), ``RedisStreamBus`` (a stream: durable and
-resumable) and ``SerializedRedisBus`` (pub/sub in Pipecat's wire format, what
-``RedisBus(serializer=...)`` builds) load on first use, so ``redis`` is imported only by
+resumable), ``SerializedRedisBus`` (pub/sub in Pipecat's wire format, what
+``RedisBus(serializer=...)`` builds), ``PgmqBus`` (a queue per runner in PostgreSQL, at
+least once) and ``SerializedPgmqBus`` load on first use, so ``redis`` is imported only by
 programs that use one. ``BusNetwork`` links several buses in one process the same way,
 without Redis, to run and test several runners together.
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pipebus.bus.network import BusNetwork, NetworkBus
+    from pipebus.transports.pgmq import PgmqBus, SerializedPgmqBus
     from pipebus.transports.pubsub import RedisBus
     from pipebus.transports.serialized import SerializedRedisBus
     from pipebus.transports.stats import TransportStats
@@ -24,8 +26,10 @@ if TYPE_CHECKING:
 __all__ = [
     "BusNetwork",
     "NetworkBus",
+    "PgmqBus",
     "RedisBus",
     "RedisStreamBus",
+    "SerializedPgmqBus",
     "SerializedRedisBus",
     "TransportStats",
 ]
@@ -33,8 +37,10 @@ __all__ = [
 _WHERE = {
     "BusNetwork": "pipebus.bus.network",
     "NetworkBus": "pipebus.bus.network",
+    "PgmqBus": "pipebus.transports.pgmq",
     "RedisBus": "pipebus.transports.pubsub",
     "RedisStreamBus": "pipebus.transports.stream",
+    "SerializedPgmqBus": "pipebus.transports.pgmq",
     "SerializedRedisBus": "pipebus.transports.serialized",
     "TransportStats": "pipebus.transports.stats",
 }
