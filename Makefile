@@ -51,6 +51,8 @@ bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python -m benchmarks.eventlog --postgres $(PIPEBUS_BENCH_POSTGRES)
 	$(BIN)/python -m benchmarks.pg_shared_session --url $(PIPEBUS_BENCH_POSTGRES)
 	$(BIN)/python -m benchmarks.pg_shared --url $(PIPEBUS_BENCH_POSTGRES)
+	$(BIN)/python -m benchmarks.pgmq_jobs --pipecat-python $(BENCH_VENV)/bin/python
+	$(BIN)/python -m benchmarks.append_split
 	$(BIN)/python -m benchmarks.sqlite_indexes
 	$(BIN)/python -m benchmarks.inspector
 	$(BIN)/python -m benchmarks.readme

@@ -208,6 +208,9 @@ def main() -> None:
     if args.role == "requester":
         print(json.dumps(asyncio.run(requester(args.side, args.url, args.channel, args.jobs))))
         return
+    from benchmarks.common import save, speed_probe_us  # the main role runs in pipebus's venv
+
+    probe = speed_probe_us()
     name = f"pipebus_bench_pgmq_{os.getpid()}"
     url = asyncio.run(_make_database(name))
     try:
@@ -216,8 +219,21 @@ def main() -> None:
             results["pipecat"] = run_side(args.pipecat_python, "pipecat", url, args.pipecat_jobs)
     finally:
         asyncio.run(_drop_database(name))
-    print("| | " + " | ".join(results) + " |" + (" ratio |" if len(results) == 2 else ""))
-    print("| --- |" + " ---: |" * (len(results) + (len(results) == 2)))
+    lines = [
+        "### PgmqBus: echo jobs between two processes"
+        + (", pipebus against Pipecat" if len(results) == 2 else ""),
+        "",
+        f"{args.jobs:,} one-at-a-time and {3 * args.jobs:,} in-flight jobs for pipebus"
+        + (
+            f", {args.pipecat_jobs:,} and {3 * args.pipecat_jobs:,} for Pipecat (its reader polls)"
+            if len(results) == 2
+            else ""
+        )
+        + f"; recording off on both sides; a database of its own. Speed probe: {probe:.0f} us.",
+        "",
+        "| | " + " | ".join(results) + " |" + (" ratio |" if len(results) == 2 else ""),
+        "| --- |" + " ---: |" * (len(results) + (len(results) == 2)),
+    ]
     for phase, label in (("serial", "one job at a time"), ("inflight50", "50 jobs in flight")):
         for key, unit in (("jobs_per_s", "jobs/s"), ("median_ms", "median ms"),
                           ("p99_ms", "p99 ms")):  # fmt: skip
@@ -227,8 +243,10 @@ def main() -> None:
                 ratio = f" {row[0] / row[1]:.1f}x |"
             elif len(row) == 2:
                 ratio = " |"
-            print(f"| {label}, {unit} | " + " | ".join(f"{v:,}" for v in row) + " |" + ratio)
-    print(json.dumps(results))
+            lines.append(f"| {label}, {unit} | " + " | ".join(f"{v:,}" for v in row) + " |" + ratio)
+    text = "\n".join(lines)
+    print(text)
+    save("pgmq", results, text)
 
 
 if __name__ == "__main__":
