@@ -52,9 +52,9 @@ from pipebus import (
 )
 from pipebus.core.messages import (
     BusDecodeErrorMessage,
-    BusLoopBlockedMessage,
     BusHandlerErrorMessage,
     BusJobGroupFinishedMessage,
+    BusLoopBlockedMessage,
     BusRunnerHeartbeatMessage,
     BusRunnerLeftMessage,
     BusTransportGapMessage,
