@@ -13,13 +13,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pipebus.core.messages import BusMessage
 
-ENVELOPE_VERSION = 2
+ENVELOPE_VERSION = 3
 """Version of the envelope layout and of the codec's tags; newer envelopes are refused.
 
 1: the first. 2: payload values keep their types (datetimes, Decimal, UUID, tuples,
 sets, dicts keyed by other than strings, str and int enums, NaN: new tags, which a
 version 1 reader would not know). A version 1 envelope, like a field text recorded
-by a version 1 pipebus, reads unchanged: its tags are a subset of version 2's."""
+by a version 1 pipebus, reads unchanged: its tags are a subset of version 2's.
+3: the trace context may carry the sender's sampling decision (``"sampled"``). An
+envelope without one is still written as version 2, byte for byte, so runners of
+version 2 read everything but the envelopes of a traced runner."""
 
 
 # Not frozen: one is built per message on the hot path, and a frozen dataclass
@@ -46,6 +49,10 @@ class Envelope:
         job_id: The job the message belongs to (its ``job_id`` field), or None.
         trace_state: The W3C ``tracestate`` of the trace (vendor data an
             application's tracer put there), carried along; None when empty.
+        sampled: Whether the message's trace is sampled (its spans exported live),
+            decided by the live tracer of the runner that stamped or received it; None
+            when no tracer decided (tracing off: every message is recorded anyway).
+            Not compared: each runner may decide again for what it receives.
         fields_json: The message's fields as the codec wrote them, once some part
             has (the Redis transport for the wire, or the text that came off it), so
             the event log stores that text instead of encoding the message again.
@@ -66,6 +73,7 @@ class Envelope:
     job_id: str | None = None
     trace_state: str | None = None
     fields_json: str | None = field(default=None, compare=False, repr=False)
+    sampled: bool | None = field(default=None, compare=False)
 
     @property
     def type_name(self) -> str:

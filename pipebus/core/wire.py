@@ -2,8 +2,9 @@
 
 Every field of the envelope travels, the message as its wire type name plus its
 fields (written by :mod:`pipebus.core.codec`). The trace context is W3C's: ``trace``
-and ``span`` are the ``traceparent`` of the send span (every message is recorded, so
-there is no sampled flag to carry), and ``tracestate`` travels as it came.
+and ``span`` are the ``traceparent`` of the send span, ``tracestate`` travels as it
+came, and ``sampled`` is the sampled flag of a runner that traces live (absent when
+the sender decided nothing: every message is recorded whatever the flag).
 
 What comes off the wire is checked strictly: anything that is not a valid envelope
 of a registered type, or is too large, or from a newer envelope version, raises
@@ -58,17 +59,19 @@ def encode_envelope(envelope: Envelope) -> bytes:
     message = envelope.message
     cause = envelope.causation_id
     trace_state = envelope.trace_state
+    sampled = envelope.sampled
     # The header by hand, as the codec's JSON would write it (the format test holds
     # the two to the same bytes): its values are known strings and integers, and
     # building the dict and encoding it cost more than the message's own fields.
     text = (
-        f'{{"v":{ENVELOPE_VERSION},"type":{_string(wire_name(type(message)))},'
+        f'{{"v":{2 if sampled is None else 3},"type":{_string(wire_name(type(message)))},'
         f'"id":{_string(envelope.message_id)},"session":{_string(envelope.session_id)},'
         f'"seq":{int(envelope.seq)},"time":{int(envelope.time_ns)},'
         f'"runner":{_string(envelope.runner)},"trace":"{envelope.trace_id:032x}",'
         f'"span":"{envelope.span_id:016x}","parent":"{envelope.parent_span_id:016x}",'
         f'"cause":{"null" if cause is None else _string(cause)}'
         f"{_tracestate(trace_state) if trace_state else ''}"
+        f"{'' if sampled is None else _SAMPLED[sampled]}"
         f"{_MSG}{envelope_fields_json(envelope)}}}"
     )
     try:
@@ -84,6 +87,9 @@ _string: Callable[[str], str] = encode_basestring
 def _tracestate(value: str) -> str:
     return f',"tracestate":{_string(value)}'
 
+
+_SAMPLED = {True: ',"sampled":true', False: ',"sampled":false'}
+"""The sampled flag, written by version 3 (an envelope without one is written as 2)."""
 
 _MSG = ',"msg":'
 """What precedes the fields in an envelope pipebus wrote.
@@ -141,6 +147,7 @@ def decode_envelope(data: bytes | str) -> Envelope:
         job_id_of(message),
         _trace_state(document),
         fields_json,
+        _sampled(document),
     )
 
 
@@ -191,6 +198,14 @@ def _trace_state(document: dict[str, Any]) -> str | None:
     if not isinstance(value, str) or len(value) > 512:
         raise DecodeError("envelope header tracestate must be a string of at most 512 characters")
     return value or None
+
+
+def _sampled(document: dict[str, Any]) -> bool | None:
+    """The sender's sampled flag (version 3), or None when it decided nothing."""
+    value = document.get("sampled")
+    if value is not None and not isinstance(value, bool):
+        raise DecodeError(f"envelope header sampled must be true or false, got {value!r:.40}")
+    return value
 
 
 def _hex_id(document: dict[str, Any], key: str) -> int:

@@ -1,24 +1,36 @@
 """Live tracing: a bus tap that turns what the bus stamps and delivers into spans.
 
-Nothing is built on the send path: the tap keeps each envelope and each finished
-delivery in a buffer, and a task of its own builds the spans in batches (with the
-same :class:`~pipebus.tracing.spans.SpanBuilder` that exports recorded sessions)
-and gives them to the tracer provider's processors. A full buffer makes senders
-wait, as the event log's does, so no span is lost on pipebus's side.
+Nothing is built on the send path: the tap decides whether each envelope's trace is
+sampled (:mod:`pipebus.tracing.sampling`), keeps each sampled envelope and each of its
+finished deliveries in a buffer, and a task of its own builds the spans in batches
+(with the same :class:`~pipebus.tracing.spans.SpanBuilder` that exports recorded
+sessions) and gives them to the tracer provider's processors.
+
+No span is dropped while the exporter works: the task hands spans over only while the
+batch processors have room, and waits otherwise; meanwhile the buffer fills, and a
+full buffer makes senders wait, as the event log's does. While the exporter fails (its
+collector down), nobody waits for it: what the processors drop or fail to export is
+counted in :attr:`LiveTracer.stats` and logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from pipebus.bus.context import ActiveDelivery
+from pipebus.bus.context import ActiveDelivery, current_delivery
 from pipebus.core.envelope import Envelope
+from pipebus.core.routing import Delivery, delivery_of
+from pipebus.tracing import semconv as sc
 from pipebus.tracing.bridge import OpenTelemetryBridge
 from pipebus.tracing.events import event_of_envelope
 from pipebus.tracing.otel import SpanSink
 from pipebus.tracing.records import SpanRecord
+from pipebus.tracing.sampling import TraceSampling
 from pipebus.tracing.spans import SpanBuilder
 
 if TYPE_CHECKING:
@@ -28,9 +40,33 @@ logger = logging.getLogger("pipebus.tracing")
 
 _Delivery = tuple[str, str, int, int, str | None, str | None]
 EXPORT_WAIT_S = 0.005
-"""How often a sender held back by a full export queue looks again."""
+"""How often the tracer, waiting for room in the export queue, looks again."""
 BUILD_CHUNK = 2000
 """Items built per step before the builder lets the bus run again."""
+
+
+@dataclass(frozen=True, slots=True)
+class TracingStats:
+    """Counters of one live tracer, read with :attr:`LiveTracer.stats`.
+
+    Attributes:
+        built: Envelopes and deliveries built into spans.
+        exported: Spans handed to the tracer provider's processors.
+        sampled_out: Envelopes whose trace the sampler did not keep (no spans built).
+        waits: Times the tracer waited for room in the export queue (back-pressure).
+        dropped: This session's spans the processors dropped (their exporter failing
+            and their queue full).
+        failed: This session's spans in exports that failed.
+        lost: Spans a span processor refused by raising.
+    """
+
+    built: int
+    exported: int
+    sampled_out: int
+    waits: int
+    dropped: int
+    failed: int
+    lost: int
 
 
 class LiveTracer:
@@ -45,6 +81,8 @@ class LiveTracer:
     Attributes:
         built: Envelopes and deliveries built into spans so far.
         lost: Spans a span processor refused by raising (logged with the error).
+        lost_spans: ``(trace_id, span_id)`` of this session's spans that the batch
+            processors dropped or failed to export, in the order they were lost.
     """
 
     def __init__(
@@ -67,15 +105,40 @@ class LiveTracer:
         self._task: asyncio.Task[None] | None = None
         self._bus: WorkerBus | None = None
         self._stopping = False
+        self._sampling = TraceSampling(sink.sampler)
+        self._bridge = OpenTelemetryBridge(links=links)
+        self._session: str | None = None
+        self._lost_lock = threading.Lock()
         self.built = 0
         self.lost = 0
+        self.sampled_out = 0
+        self.waits = 0
+        self.dropped = 0
+        self.failed = 0
+        self.lost_spans: list[tuple[int, int]] = []
+
+    @property
+    def stats(self) -> TracingStats:
+        """A snapshot of this tracer's counters."""
+        return TracingStats(
+            self.built,
+            self.sink.exported,
+            self.sampled_out,
+            self.waits,
+            self.dropped,
+            self.failed,
+            self.lost,
+        )
 
     async def start(self, bus: WorkerBus) -> None:
         """Trace ``bus`` from now on: its taps, its delivery tap, its trace bridge."""
         self._builder = SpanBuilder(deliveries_timed=True, links=self._links)
         self._bus = bus
+        self._session = bus.session_id
         self._stopping = False
-        bus.trace_bridge = OpenTelemetryBridge()
+        bus.trace_bridge = self._bridge
+        for processor in self.sink.bulk:
+            processor.lost.append(self._on_lost)
         bus.add_tap(self)
         bus.add_delivery_tap(self)
         bus.add_gate(self)
@@ -96,25 +159,57 @@ class LiveTracer:
             await asyncio.wait([task])
         builder = self._builder
         if builder is not None:
-            self._build(self._take())
-            self._emit(builder.finish())
+            await self._hand_over(self._build(self._take()))
+            await self._hand_over(builder.finish())
             self._builder = None
         flushed = await asyncio.to_thread(self.sink.flush)
+        for processor in self.sink.bulk:
+            if self._on_lost in processor.lost:
+                processor.lost.remove(self._on_lost)
         if not flushed:
             logger.warning("tracing: the span processors did not flush in time")
 
     # --- taps and gate ----------------------------------------------------------------------
 
     def on_envelope(self, envelope: Envelope) -> None:
-        """Keep an envelope to build its spans from (never waits)."""
+        """Decide whether the envelope's trace is sampled; keep it to build from (never waits).
+
+        An envelope not sampled is kept only if it is record-only (a handler's error
+        or a job's verdict may concern a sampled trace's spans).
+        """
+        sampled = envelope.sampled = self._sampled(envelope)
+        if not sampled and delivery_of(type(envelope.message)) is not Delivery.RECORD:
+            self.sampled_out += 1
+            return
         self._pending.append(envelope)
         if len(self._pending) == 1:
             self._wake.set()
 
+    def _sampled(self, envelope: Envelope) -> bool:
+        """The sampling decision for an envelope, from the parent it was sent under."""
+        sampling = self._sampling
+        if sampling.keeps_everything:
+            return True
+        name = type(envelope.message).__name__
+        trace_id, parent = envelope.trace_id, envelope.parent_span_id
+        if envelope.sampled is not None:  # off the wire: the sender's decision
+            return sampling.decide(trace_id, name, parent, envelope.sampled, True)
+        if not parent:
+            return sampling.decide(trace_id, name)
+        delivery = current_delivery.get()
+        if delivery is not None and parent == delivery.span_id:
+            return sampling.decide(trace_id, name, parent, delivery.envelope.sampled)
+        outer = self._bridge.outer
+        if outer is not None and outer[0] == trace_id and outer[1] == parent:
+            return sampling.decide(trace_id, name, parent, outer[2], outer[3])
+        return sampling.decide(trace_id, name)  # a parent nobody here knows the flag of
+
     def on_delivery(
         self, delivery: ActiveDelivery, end_ns: int, error: BaseException | None
     ) -> None:
-        """Keep a finished delivery's timing."""
+        """Keep a finished delivery's timing (of a sampled message)."""
+        if delivery.envelope.sampled is False:
+            return
         self._pending.append(
             (
                 delivery.envelope.message_id,
@@ -127,18 +222,19 @@ class LiveTracer:
         )
 
     def must_wait(self) -> bool:
-        """Whether senders must wait for the tracer (or its exporter) to catch up."""
-        return len(self._pending) >= self._capacity or self.sink.backlogged
+        """Whether senders must wait for the tracer to catch up (its buffer is full).
+
+        The buffer fills while the tracer waits for room in the export queue, so a
+        slow exporter holds senders back through it.
+        """
+        return len(self._pending) >= self._capacity
 
     async def wait(self) -> None:
-        """Wait until the buffer has room, and the exporter's queue too."""
+        """Wait until the buffer has room."""
         self._wake.set()
         while len(self._pending) >= self._capacity and self._task is not None:
             self._room.clear()
             await self._room.wait()
-        # The export thread empties that queue; it sets no asyncio event to wait on.
-        while self.sink.backlogged and self._task is not None:  # noqa: ASYNC110
-            await asyncio.sleep(EXPORT_WAIT_S)
 
     async def drain(self) -> None:
         """Wait until everything the bus handed over so far is built into spans.
@@ -174,12 +270,12 @@ class LiveTracer:
             for start in range(0, len(items), BUILD_CHUNK):
                 if start:
                     await asyncio.sleep(0)
-                self._build(items[start : start + BUILD_CHUNK])
+                await self._hand_over(self._build(items[start : start + BUILD_CHUNK]))
 
-    def _build(self, items: list[Envelope | _Delivery]) -> None:
+    def _build(self, items: list[Envelope | _Delivery]) -> list[SpanRecord]:
         builder = self._builder
         if builder is None or not items:
-            return
+            return []
         add_event, add_delivery = builder.add_event, builder.add_delivery
         for item in items:
             if isinstance(item, Envelope):
@@ -187,7 +283,24 @@ class LiveTracer:
             else:
                 add_delivery(*item)
         self.built += len(items)
-        self._emit(builder.take())
+        return builder.take()
+
+    async def _hand_over(self, spans: list[SpanRecord]) -> None:
+        """Give spans to the processors as they have room for them, waiting meanwhile."""
+        sink = self.sink
+        while spans:
+            room = sink.room()
+            if room <= 0:
+                self.waits += 1
+                # The export thread empties the queue; it sets no asyncio event to wait on.
+                while sink.room() <= 0:  # noqa: ASYNC110
+                    await asyncio.sleep(EXPORT_WAIT_S)
+                continue
+            if room >= len(spans):
+                part, spans = spans, []
+            else:
+                part, spans = spans[:room], spans[room:]
+            self._emit(part)
 
     def _emit(self, spans: list[SpanRecord]) -> None:
         try:
@@ -195,3 +308,20 @@ class LiveTracer:
         except Exception:
             self.lost += len(spans)
             logger.exception("tracing: a span processor raised; %d spans lost", len(spans))
+
+    def _on_lost(self, spans: Sequence[Any], why: str) -> None:
+        """Count this session's spans a processor dropped or failed to export (any thread)."""
+        session = self._session
+        mine = [
+            (span.trace_id, span.span_id)
+            for span in spans
+            if isinstance(span, SpanRecord) and span.attributes.get(sc.PIPEBUS_SESSION) == session
+        ]
+        if not mine:
+            return
+        with self._lost_lock:
+            if why == "the export queue was full":
+                self.dropped += len(mine)
+            else:
+                self.failed += len(mine)
+            self.lost_spans.extend(mine)

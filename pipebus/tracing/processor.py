@@ -5,9 +5,15 @@ with its lock and its checks; pipebus's live tracer builds its spans in batches,
 hands each batch over with one call (:meth:`BulkSpanProcessor.on_end_many`). A thread
 of the processor's own exports what has gathered every ``delay_s`` seconds, or at
 once when a batch is full. Spans the application ends itself come through ``on_end``.
-The queue is bounded: spans past ``max_queue`` are dropped and counted (``dropped``)
-with a warning, as OpenTelemetry's processor does; pipebus's own tracer waits before
-that happens (it holds back senders once its buffer is full).
+
+The queue is bounded (``max_queue``), and nothing is dropped while the exporter works:
+pipebus's live tracer hands spans over only while the queue has :attr:`room` (three
+quarters of it, the rest kept for the application's own spans), and otherwise waits,
+which in turn makes senders wait. Once an export has failed (the collector is down or
+refuses), the processor is :attr:`failing` until one succeeds: then nobody waits for
+it, spans past ``max_queue`` are dropped, and every span dropped or in a failed export
+is counted (``dropped``, ``failed``), logged once per streak, and shown to the
+processor's ``lost`` listeners (the live tracer, which records them in the session).
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ MAX_BATCH = 4096
 """Spans per export call by default (OpenTelemetry's: 512)."""
 DELAY_S = 0.5
 """Longest time a span waits before it is exported, by default (OpenTelemetry's: 5 s)."""
+FLUSH_TIMEOUT_S = 30.0
+"""Longest time a flush waits for the exports under way, by default."""
+
+LostListener = Callable[[Sequence[Any], str], None]
+"""Told of spans that did not reach the exporter's collector, and why (any thread)."""
 
 
 class BulkSpanProcessor(SpanProcessor):
@@ -35,14 +46,17 @@ class BulkSpanProcessor(SpanProcessor):
 
     Args:
         exporter: Where the spans go.
-        max_queue: Spans held before more are dropped.
+        max_queue: Spans held; past it, spans are dropped (only while failing, for
+            pipebus's own spans, which otherwise wait for room).
         max_batch: Spans per export call.
         delay_s: Longest time a span waits before it is exported.
+        flush_timeout_s: Longest time :meth:`force_flush` waits for an export under way.
 
     Attributes:
         exported: Spans the exporter accepted.
         failed: Spans in exports that failed or raised (logged).
         dropped: Spans refused because the queue was full (logged once per streak).
+        lost: Listeners told of every span dropped or failed.
     """
 
     def __init__(
@@ -52,12 +66,16 @@ class BulkSpanProcessor(SpanProcessor):
         max_queue: int = MAX_QUEUE,
         max_batch: int = MAX_BATCH,
         delay_s: float = DELAY_S,
+        flush_timeout_s: float = FLUSH_TIMEOUT_S,
     ) -> None:
         self.exporter = exporter
         self._max_queue = max_queue
         self._high_water = max_queue * 3 // 4
         self._max_batch = max_batch
         self._delay_s = delay_s
+        self._flush_timeout_s = flush_timeout_s
+        self.failing = False
+        self.lost: list[LostListener] = []
         self._queue: list[Any] = []
         self._convert: Callable[[Any], ReadableSpan] | None = None
         self._lock = threading.Lock()
@@ -92,6 +110,7 @@ class BulkSpanProcessor(SpanProcessor):
         """Queue finished spans, with one lock for all of them."""
         if self._stopping or not spans:
             return
+        dropped: Sequence[Any] = ()
         with self._lock:
             queue = self._queue
             room = self._max_queue - len(queue)
@@ -99,20 +118,40 @@ class BulkSpanProcessor(SpanProcessor):
                 queue.extend(spans)
                 self._dropping = False
             else:
-                queue.extend(spans[: max(room, 0)])
-                self._drop(len(spans) - max(room, 0))
+                kept = max(room, 0)
+                queue.extend(spans[:kept])
+                dropped = spans[kept:]
             full = len(queue) >= self._max_batch
         if full:
             self._wake.set()
+        if dropped:
+            self._drop(dropped)
 
     @property
-    def backlogged(self) -> bool:
-        """Whether the queue is three quarters full: time for producers to wait."""
-        return len(self._queue) >= self._high_water
+    def room(self) -> int:
+        """How many more of pipebus's spans to hand over now (see the module's docstring).
 
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Export everything queued now, in the calling thread; True if all went out."""
-        return self._export_all()
+        Up to three quarters of the queue while the exporter works; unbounded while it
+        is failing or the processor is shut down (nobody waits for a dead collector:
+        what does not fit is dropped and counted).
+        """
+        if self.failing or self._stopping:
+            return 1 << 62
+        return self._high_water - len(self._queue)
+
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        """Export everything queued now, in the calling thread; True if all went out.
+
+        Waits at most ``timeout_millis`` (default: ``flush_timeout_s``) for an export
+        the thread has under way; then False.
+        """
+        timeout = self._flush_timeout_s if timeout_millis is None else timeout_millis / 1000
+        if not self._export_lock.acquire(timeout=timeout):
+            return False
+        try:
+            return self._export_queued()
+        finally:
+            self._export_lock.release()
 
     def shutdown(self) -> None:
         """Export what is queued, stop the thread, shut the exporter down."""
@@ -139,10 +178,13 @@ class BulkSpanProcessor(SpanProcessor):
         return batch
 
     def _export_all(self) -> bool:
-        ok = True
         with self._export_lock:
-            while batch := self._take():
-                ok = self._export(batch) and ok
+            return self._export_queued()
+
+    def _export_queued(self) -> bool:
+        ok = True
+        while batch := self._take():
+            ok = self._export(batch) and ok
         return ok
 
     def _export(self, batch: list[Any]) -> bool:
@@ -152,21 +194,35 @@ class BulkSpanProcessor(SpanProcessor):
                 batch = [s if isinstance(s, ReadableSpan) else convert(s) for s in batch]
             result = self.exporter.export(batch)
         except Exception:
-            self.failed += len(batch)
             logger.exception("tracing: exporting %d spans raised", len(batch))
+            self._failed(batch, "the export raised")
             return False
         if result is not SpanExportResult.SUCCESS:
-            self.failed += len(batch)
             logger.warning("tracing: the exporter refused %d spans (%s)", len(batch), result)
+            self._failed(batch, "the collector did not take them")
             return False
         self.exported += len(batch)
+        self.failing = False
         return True
 
-    def _drop(self, count: int) -> None:
-        self.dropped += count
+    def _failed(self, batch: list[Any], why: str) -> None:
+        self.failed += len(batch)
+        self.failing = True
+        self._tell(batch, why)
+
+    def _drop(self, spans: Sequence[Any]) -> None:
+        self.dropped += len(spans)
         if not self._dropping:
             self._dropping = True
             logger.warning(
                 "tracing: the export queue is full (%d spans); dropping spans until it has room",
                 self._max_queue,
             )
+        self._tell(spans, "the export queue was full")
+
+    def _tell(self, spans: Sequence[Any], why: str) -> None:
+        for listener in list(self.lost):
+            try:
+                listener(spans, why)
+            except Exception:
+                logger.exception("tracing: a listener of lost spans raised")

@@ -18,8 +18,9 @@ PRODUCER, CONSUMER, INTERNAL = "producer", "consumer", "internal"
 class SpanRecord:
     """One finished span, in pipebus's terms (converted to OpenTelemetry when exported).
 
-    ``parent_span_id`` is 0 for a root; ``error`` the status description of a failed
-    span (None: status unset); ``events`` are ``(name, time_ns, attributes)``.
+    ``parent_span_id`` is 0 for a root; ``parent_remote`` says the parent is another
+    process's span; ``error`` the status description of a failed span (None: status
+    unset); ``events`` are ``(name, time_ns, attributes)``.
     """
 
     trace_id: int
@@ -33,6 +34,7 @@ class SpanRecord:
     error: str | None = None
     links: tuple[tuple[int, int], ...] = ()
     events: tuple[tuple[str, int, dict[str, Any]], ...] = ()
+    parent_remote: bool = False
 
 
 @dataclass(slots=True)

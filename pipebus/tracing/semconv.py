@@ -32,8 +32,9 @@ PIPEBUS_SESSION = "pipebus.session.id"
 """The recording session."""
 PIPEBUS_TYPE = "pipebus.message.type"
 """The message's class name."""
-PIPEBUS_SUBSCRIBER = "pipebus.subscriber"
-"""The subscriber a delivery went to."""
+CONSUMER_GROUP = "messaging.consumer.group.name"
+"""The subscriber a delivery went to (each subscriber gets every message it is sent:
+in the conventions' terms, a consumer group of its own)."""
 PIPEBUS_TIMING = "pipebus.timing"
 """On a delivery exported without a recorded timing: ``"inferred"`` (from what its
 handler sent, up to the last of it), or ``"unknown"`` (a targeted message whose handler

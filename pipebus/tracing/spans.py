@@ -1,11 +1,16 @@
 """Spans from the event stream: one pure builder for live tracing and recorded exports.
 
-Every send is a PRODUCER span ``send <Type>``; every delivery a CONSUMER span
-``process <Type>``, child of its send (or a root linked to it). A message sent while
-a handler runs is a child of that handler's delivery span. A job group is an
-INTERNAL span ``job <name>`` in its requester, parent of the group's requests, from
-the first request to the last answer; the delivery of a job request to a worker
-covers the worker's run of the job, up to its answer.
+Span names follow OpenTelemetry's messaging conventions, ``{operation} {destination}``:
+every send is a PRODUCER span ``send <destination>`` and every delivery a CONSUMER
+span ``process <destination>``, the destination being the target worker, or the bus
+channel for a broadcast (the message type is the attribute ``pipebus.message.type``).
+A delivery is a child of its send, or, with links, the root of a trace of its own
+linked to the send. A message sent while a handler runs is a child of that handler's
+delivery span. A job group is an INTERNAL span ``job <name>`` in its requester,
+parent of the group's requests, from the first request to the last answer; the
+delivery of a job request to a worker covers the worker's run of the job, up to its
+answer. A parent in another process (the send of a message from another runner) is
+marked remote.
 
 The builder is fed events (live envelopes, or events read back from a log) and
 delivery timings, and hands back each span once it is complete. Live tracing and
@@ -16,6 +21,7 @@ is inferred from the messages its handler sent, or from its recorded error.
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from typing import Any, Final
 
@@ -28,8 +34,9 @@ KEPT_SENDS = 100_000
 """Sends remembered for the deliveries still to come (live: handlers still running)."""
 
 
-_Send = tuple[int, int, str, str | None, str | None, int]
-"""A remembered send: trace id, span id, type, target, job id, time.
+_Send = tuple[int, int, str, str | None, str | None, int, str, str, str, bool]
+"""A remembered send: trace id, span id, type, target, job id, time, source, priority,
+session, remote.
 
 A plain tuple of atomic values, so that the garbage collector stops tracking it after
 its first collection: a live tracer remembers up to ``kept_sends`` of them, and as
@@ -42,17 +49,32 @@ _TYPE: Final = 2
 _TARGET: Final = 3
 _JOB: Final = 4
 _TIME: Final = 5
+_SOURCE: Final = 6
+_PRIORITY: Final = 7
+_SESSION: Final = 8
+_REMOTE: Final = 9
 
 
 _SEND_NAMES: dict[str, str] = {}
 _PROCESS_NAMES: dict[str, str] = {}
 
 
-def _name(operation: str, type_name: str) -> str:
-    """``"send <type>"`` or ``"process <type>"``, kept (a few types, many spans)."""
-    name = f"{operation} {type_name}"
-    (_SEND_NAMES if operation == "send" else _PROCESS_NAMES)[type_name] = name
+def _name(operation: str, destination: str) -> str:
+    """``"send <destination>"`` or ``"process <destination>"``, kept (a few names, many spans)."""
+    name = f"{operation} {destination}"
+    (_SEND_NAMES if operation == "send" else _PROCESS_NAMES)[destination] = name
     return name
+
+
+def linked_trace_id(send_trace_id: int, delivery_span_id: int) -> int:
+    """The trace a delivery starts when deliveries are linked to their sends.
+
+    Derived from the send's trace and the delivery's span, so that a recorded session
+    exports to the same trace as live tracing reported (and the live bridge puts the
+    handler's own messages and spans in it).
+    """
+    key = send_trace_id.to_bytes(16, "big") + delivery_span_id.to_bytes(8, "big")
+    return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "big") or 1
 
 
 class SpanBuilder:
@@ -120,8 +142,8 @@ class SpanBuilder:
     ) -> None:
         """Feed one timed delivery of a message to a subscriber (after its send)."""
         send = self._sends.get(message_id)
-        if send is None:
-            return  # sent before the trace started: nothing to attach it to
+        if send is None:  # sampled out, or sent before the trace started
+            return
         span = self._consumer_span(send, message_id, subscriber, start_ns, end_ns)
         failed = self._errors.pop((message_id, subscriber), None) if self._errors else None
         if failed is not None:
@@ -162,6 +184,10 @@ class SpanBuilder:
             event.target,
             event.job_id,
             event.time_ns,
+            event.source,
+            event.priority,
+            event.session_id,
+            event.remote,
         )
         if len(sends) > self._kept:
             message_id, send = sends.popitem(last=False)
@@ -188,11 +214,12 @@ class SpanBuilder:
         attributes[sc.PIPEBUS_SOURCE] = event.source
         attributes[sc.PIPEBUS_PRIORITY] = event.priority
         attributes[sc.PIPEBUS_SESSION] = event.session_id
+        destination = attributes[sc.DESTINATION]
         return SpanRecord(
             event.trace_id,
             event.span_id,
             self._jobs.parent_of_send(event),
-            _SEND_NAMES.get(event.type) or _name("send", event.type),
+            _SEND_NAMES.get(destination) or _name("send", destination),
             PRODUCER,
             event.time_ns,
             event.time_ns,
@@ -207,31 +234,37 @@ class SpanBuilder:
             self._consumers.add(span_id)
             self._children.pop(span_id, None)
         target, job_id = send[_TARGET], send[_JOB]
+        destination = target if target is not None else self._channel
         attributes: dict[str, Any] = {
             sc.SYSTEM: "pipebus",
-            sc.DESTINATION: target if target is not None else self._channel,
+            sc.DESTINATION: destination,
             sc.MESSAGE_ID: message_id,
             sc.PIPEBUS_TYPE: send[_TYPE],
             sc.OPERATION_NAME: "process",
             sc.OPERATION_TYPE: "process",
-            sc.PIPEBUS_SUBSCRIBER: subscriber,
+            sc.CONSUMER_GROUP: subscriber,
+            sc.PIPEBUS_SOURCE: send[_SOURCE],
+            sc.PIPEBUS_PRIORITY: send[_PRIORITY],
+            sc.PIPEBUS_SESSION: send[_SESSION],
         }
         if job_id is not None:
             attributes[sc.CONVERSATION_ID] = job_id
-        parent = send[_SPAN]
+        trace_id, parent = send[_TRACE], send[_SPAN]
         links: tuple[tuple[int, int], ...] = ()
         if self._links:
-            parent, links = 0, ((send[_TRACE], send[_SPAN]),)
+            links = ((trace_id, parent),)
+            trace_id, parent = linked_trace_id(trace_id, span_id), 0
         return SpanRecord(
-            send[_TRACE],
+            trace_id,
             span_id,
             parent,
-            _PROCESS_NAMES.get(send[_TYPE]) or _name("process", send[_TYPE]),
+            _PROCESS_NAMES.get(destination) or _name("process", destination),
             CONSUMER,
             start_ns,
             max(end_ns, start_ns),
             attributes,
             links=links,
+            parent_remote=send[_REMOTE] and not self._links,
         )
 
     def _deliver(self, send: _Send, span: SpanRecord, subscriber: str) -> None:
@@ -281,7 +314,9 @@ class SpanBuilder:
         if not isinstance(message_id, str):
             return  # an error outside any delivery (an event handler, a watcher)
         send = self._sends.get(message_id)
-        if send is not None and send[_TYPE] == "BusJobRequestMessage":
+        if send is None:
+            return  # its message was sampled out (or sent before the trace started)
+        if send[_TYPE] == "BusJobRequestMessage":
             held = self._jobs.held_run(send[_JOB], event.source)
             if held is not None:
                 fail(held, event)

@@ -53,8 +53,8 @@ class SessionTracing:
                 chosen = settings()
                 if chosen is None and self._choice is True:
                     chosen = configure()
-            if chosen is None:
-                return
+            if chosen is None or not chosen.enabled:
+                return  # nothing asks for tracing, or OTEL_SDK_DISABLED: no spans, no error
             tracer = LiveTracer(chosen.sink(), links=chosen.links)
         except TracingError as exc:
             if self._choice is not None:
@@ -71,10 +71,18 @@ class SessionTracing:
             await tracer.stop()
 
 
+_ASKING_VARIABLES = (
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+)
+"""Variables that turn tracing on from the environment (see :mod:`pipebus.tracing.setup`)."""
+
+
 def _maybe_configured() -> bool:
     """Cheap test (no import) of whether anything could have configured tracing."""
     return (
         "pipebus.tracing.setup" in sys.modules
         or "opentelemetry.sdk.trace" in sys.modules
-        or bool(os.environ.get("OTEL_TRACES_EXPORTER"))
+        or any(os.environ.get(variable) for variable in _ASKING_VARIABLES)
     )

@@ -478,7 +478,7 @@ def test_the_version_1_envelope_format_still_decodes() -> None:
     assert_same_envelope(decode_envelope(written), response_envelope())
 
 
-def test_the_version_2_envelope_format_is_stable() -> None:
+def test_an_envelope_without_a_sampled_flag_is_still_written_as_version_2() -> None:
     written = (
         b'{"v":2,"type":"BusJobResponseMessage","id":"m-1","session":"s-1","seq":7,'
         b'"time":1700000000,"runner":"r1","trace":"00000000000000000000000000000003",'
@@ -486,9 +486,34 @@ def test_the_version_2_envelope_format_is_stable() -> None:
         b'"msg":{"source":"w","target":"boss","job_id":"j-1","status":"completed",'
         b'"response":{"n":1}}}'
     )
-    assert ENVELOPE_VERSION == 2
     assert encode_envelope(response_envelope()) == written
     assert_same_envelope(decode_envelope(written), response_envelope())
+    assert decode_envelope(written).sampled is None
+
+
+@pytest.mark.parametrize("sampled", [True, False])
+def test_the_version_3_envelope_format_carries_the_sampled_flag(sampled: bool) -> None:
+    flag = b"true" if sampled else b"false"
+    written = (
+        b'{"v":3,"type":"BusJobResponseMessage","id":"m-1","session":"s-1","seq":7,'
+        b'"time":1700000000,"runner":"r1","trace":"00000000000000000000000000000003",'
+        b'"span":"0000000000000004","parent":"0000000000000005","cause":"m-0",'
+        b'"sampled":' + flag + b',"msg":{"source":"w","target":"boss","job_id":"j-1",'
+        b'"status":"completed","response":{"n":1}}}'
+    )
+    assert ENVELOPE_VERSION == 3
+    envelope = response_envelope()
+    envelope.sampled = sampled
+    assert encode_envelope(envelope) == written
+    decoded = decode_envelope(written)
+    assert_same_envelope(decoded, response_envelope())
+    assert decoded.sampled is sampled
+
+
+def test_a_sampled_flag_that_is_not_a_boolean_is_refused() -> None:
+    written = envelope_with(sampled=1)
+    with pytest.raises(DecodeError, match="envelope header sampled must be true or false, got 1"):
+        decode_envelope(written)
 
 
 def test_a_wire_name_cannot_be_taken_by_another_class() -> None:

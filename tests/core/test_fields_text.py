@@ -97,6 +97,7 @@ header_text = st.text(max_size=40)  # quotes, backslashes, control and non-ASCII
     trace_state=st.none() | header_text,
     seq=st.integers(min_value=0, max_value=2**63),
     trace=st.integers(min_value=1, max_value=2**128 - 1),
+    sampled=st.none() | st.booleans(),
 )
 def test_the_hand_written_header_is_the_json_the_codec_would_write(
     message_id: str,
@@ -106,11 +107,12 @@ def test_the_hand_written_header_is_the_json_the_codec_would_write(
     trace_state: str | None,
     seq: int,
     trace: int,
+    sampled: bool | None,
 ) -> None:
     envelope = response_envelope()
     envelope.message_id, envelope.session_id, envelope.runner = message_id, session, runner
     envelope.causation_id, envelope.trace_state = cause, trace_state
-    envelope.seq, envelope.trace_id = seq, trace
+    envelope.seq, envelope.trace_id, envelope.sampled = seq, trace, sampled
     try:
         written = encode_envelope(envelope)
     except EncodeError:  # a lone surrogate cannot be UTF-8: refused either way
@@ -120,7 +122,7 @@ def test_the_hand_written_header_is_the_json_the_codec_would_write(
             ).encode()
         return
     header = {
-        "v": ENVELOPE_VERSION,
+        "v": ENVELOPE_VERSION if sampled is not None else 2,
         "type": "BusJobResponseMessage",
         "id": message_id,
         "session": session,
@@ -132,8 +134,10 @@ def test_the_hand_written_header_is_the_json_the_codec_would_write(
         "parent": f"{envelope.parent_span_id:016x}",
         "cause": cause,
         **({"tracestate": trace_state} if trace_state else {}),
+        **({"sampled": sampled} if sampled is not None else {}),
         "msg": json.loads(encode_message(envelope.message)),
     }
     assert written == json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
     envelope.trace_state = trace_state or None  # an empty one is not written
     assert decode_envelope(written) == envelope
+    assert decode_envelope(written).sampled is sampled

@@ -1,8 +1,9 @@
-"""A real OTLP/HTTP trace receiver on loopback, decoding what it gets with the OTLP protobufs.
+"""Real OTLP trace receivers on loopback (HTTP and gRPC), decoding with the OTLP protobufs.
 
-Good enough to stand in for a collector: it accepts ``POST /v1/traces`` with an
-``ExportTraceServiceRequest`` (protobuf, gzip or not), keeps the spans, and answers
-as OTLP asks. ``refuse`` makes it answer 400 instead.
+Good enough to stand in for a collector: the HTTP one accepts ``POST /v1/traces``
+with an ``ExportTraceServiceRequest`` (protobuf, gzip or not), the gRPC one the
+``TraceService/Export`` call; both keep the spans and the request headers, and
+answer as OTLP asks. ``refuse`` makes the HTTP one answer 400 instead.
 """
 
 from __future__ import annotations
@@ -37,18 +38,24 @@ class Receiver:
         self.requests = 0
         self.refuse = False
         self.services: set[str] = set()
+        self.resources: list[dict[str, object]] = []
+        self.headers: list[dict[str, str]] = []
         self.url = ""
         self._lock = threading.Lock()
 
-    def take(self, body: bytes) -> None:
-        request = ExportTraceServiceRequest()
-        request.ParseFromString(body)
+    def take(self, body: bytes | ExportTraceServiceRequest) -> None:
+        if isinstance(body, ExportTraceServiceRequest):
+            request = body
+        else:
+            request = ExportTraceServiceRequest()
+            request.ParseFromString(body)
         with self._lock:
             self.requests += 1
             for resource_spans in request.resource_spans:
-                for attribute in resource_spans.resource.attributes:
-                    if attribute.key == "service.name":
-                        self.services.add(attribute.value.string_value)
+                resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
+                self.resources.append(resource)
+                if "service.name" in resource:
+                    self.services.add(str(resource["service.name"]))
                 for scope_spans in resource_spans.scope_spans:
                     self.spans.extend(_span(span) for span in scope_spans.spans)
 
@@ -83,6 +90,8 @@ def otlp_receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            with receiver._lock:
+                receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
             if self.path != "/v1/traces" or receiver.refuse:
@@ -111,3 +120,33 @@ def otlp_receiver() -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def otlp_grpc_receiver() -> Iterator[Receiver]:
+    """A gRPC receiver on 127.0.0.1 (a free port) for the block; ``.url`` is ``http://host:port``."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    receiver = Receiver()
+
+    class Service(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(
+            self, request: ExportTraceServiceRequest, context: grpc.ServicerContext
+        ) -> ExportTraceServiceResponse:
+            with receiver._lock:
+                receiver.headers.append({k: str(v) for k, v in context.invocation_metadata()})
+            receiver.take(request)
+            return ExportTraceServiceResponse()
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=4))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    receiver.url = f"http://127.0.0.1:{port}"
+    try:
+        yield receiver
+    finally:
+        server.stop(grace=None).wait()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-from pipebus import BaseWorker, BusMessage, BusTTSSpeakMessage, WorkerRunner
+from pipebus import BaseWorker, BusJobRequestMessage, BusMessage, BusTTSSpeakMessage, WorkerRunner
 from pipebus.testing import EnvelopeCapture, running, until
 from pipebus.tracing import configure
 from pipebus.tracing.setup import TracingSettings
@@ -49,7 +50,8 @@ async def test_an_application_span_in_a_handler_nests_under_the_delivery_and_par
     [delivery] = [
         s
         for s in spans
-        if s.parent_span_id == think.span_id and s.attributes["pipebus.subscriber"] == "thinker"
+        if s.parent_span_id == think.span_id
+        and s.attributes["messaging.consumer.group.name"] == "thinker"
     ]
     assert llm.parent_span_id == delivery.span_id
     assert thought.parent_span_id == llm.span_id
@@ -93,3 +95,46 @@ async def test_without_tracing_the_bus_has_no_bridge_and_application_spans_are_i
     assert sent.parent_span_id == 0
     assert [s.name for s in exporter.get_finished_spans()] == ["http request"]
     assert settings.provider
+
+
+class Answering(BaseWorker):
+    """Answers each job inside an application span ``think``."""
+
+    def __init__(self, name: str, tracer: trace.Tracer) -> None:
+        super().__init__(name)
+        self._tracer = tracer
+
+    async def on_job_request(self, message: BusJobRequestMessage) -> None:
+        with self._tracer.start_as_current_span("think"):
+            await self.send_job_response(message.job_id, {"ok": True})
+
+
+async def test_under_a_ratio_sampler_application_spans_follow_their_traces_decision() -> None:
+    exporter = InMemorySpanExporter()
+    settings = configure(
+        exporter=exporter,
+        batch=False,
+        make_default=False,
+        sampler=ParentBased(TraceIdRatioBased(0.25)),
+    )
+    tracer = settings.provider.get_tracer("app")
+    runner = WorkerRunner(handle_sigint=False, event_log=None, tracing=settings)
+    boss, answering = BaseWorker("boss"), Answering("answering", tracer)
+    await runner.add_workers(boss, answering)
+    jobs = 200
+    async with running(runner):
+        live = runner.tracer
+        assert live is not None
+        for _ in range(jobs):
+            await boss.request_job("answering", payload={})
+        await until(lambda: len(find(of_sdk(exporter.get_finished_spans()), "think")) > 0)
+        await runner.bus.drain()
+    spans = of_sdk(exporter.get_finished_spans())
+    ids = {span.span_id for span in spans}
+    thinking = find(spans, "think")
+    assert 0 < len(thinking) < jobs  # some traces kept, not all
+    orphans = [s for s in spans if s.parent_span_id and s.parent_span_id not in ids]
+    assert orphans == []
+    kept = {span.trace_id for span in find(spans, "process BusJobRequestMessage")}
+    assert {span.trace_id for span in thinking} == kept
+    assert live.stats.sampled_out > 0

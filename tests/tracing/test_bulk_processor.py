@@ -60,24 +60,39 @@ def test_a_full_batch_wakes_the_export_thread_without_waiting_for_the_delay() ->
     processor.shutdown()
 
 
-def test_spans_past_the_queue_are_dropped_counted_and_logged_once(
+def test_room_leaves_a_quarter_of_the_queue_for_the_applications_spans() -> None:
+    processor = BulkSpanProcessor(Keeping(), max_queue=12, max_batch=100, delay_s=60)
+    assert processor.room == 9
+    processor.on_end_many(spans(6))
+    assert processor.room == 3
+    processor.on_end_many(spans(3))
+    assert processor.room == 0  # pipebus's tracer waits now
+    processor.on_end(ReadableSpan(name="app"))  # the application's spans still fit
+    assert processor.dropped == 0
+    processor.shutdown()
+
+
+def test_spans_past_the_queue_are_dropped_counted_logged_once_and_told(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     exporter = Keeping()
     processor = BulkSpanProcessor(exporter, max_queue=10, max_batch=100, delay_s=60)
+    told: list[tuple[list[str], str]] = []
+    processor.lost.append(lambda lost, why: told.append(([s.name for s in lost], why)))
     with caplog.at_level(logging.WARNING, "pipebus.tracing"):
-        processor.on_end_many(spans(6))
-        assert not processor.backlogged
-        processor.on_end_many(spans(2, "s6-"))
-        assert processor.backlogged  # 8 of 10: past three quarters
+        processor.on_end_many(spans(8))
         processor.on_end_many(spans(5, "late"))
         processor.on_end_many(spans(5, "later"))
     assert processor.dropped == 8
     assert [r.message for r in caplog.records].count(
         "tracing: the export queue is full (10 spans); dropping spans until it has room"
     ) == 1
+    assert told == [
+        (["late2", "late3", "late4"], "the export queue was full"),
+        ([f"later{i}" for i in range(5)], "the export queue was full"),
+    ]
     processor.force_flush()
-    expected = [*(f"s{i}" for i in range(6)), "s6-0", "s6-1", "late0", "late1"]
+    expected = [*(f"s{i}" for i in range(8)), "late0", "late1"]
     assert exporter.batches == [expected]
     processor.shutdown()
 
@@ -87,13 +102,19 @@ def test_a_failed_export_is_counted_and_logged_and_the_processor_goes_on(
     exporter: Keeping, caplog: pytest.LogCaptureFixture
 ) -> None:
     processor = BulkSpanProcessor(exporter, max_batch=100, delay_s=60)
+    told: list[int] = []
+    processor.lost.append(lambda lost, why: told.append(len(lost)))
+    assert not processor.failing
     with caplog.at_level(logging.WARNING, "pipebus.tracing"):
         processor.on_end_many(spans(3))
         assert not processor.force_flush()
+        assert processor.failing
+        assert processor.room > 1_000_000  # nobody waits for a failing exporter
         processor.on_end_many(spans(2))
         assert not processor.force_flush()
     assert processor.failed == 5
     assert processor.exported == 0
+    assert told == [3, 2]
     assert len(caplog.records) == 2
     processor.shutdown()
 

@@ -6,12 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 from pipebus.core.ids import delivery_span_id, job_span_id, name_key
 from pipebus.eventlog.store import EventLog
 from pipebus.tracing import configure
+from pipebus.tracing.otel import readable_span
+from pipebus.tracing.records import TraceEvent
+from pipebus.tracing.spans import SpanBuilder
 from tests.tracing.scenario import run_scenario
 from tests.tracing.trees import Span, by_id, find, of_sdk, tree
 
@@ -93,7 +97,7 @@ async def test_a_job_span_runs_from_the_first_request_to_the_last_answer_handled
         for span in find(spans, "send BusJobResponseMessage")
     }
     for run in runs:
-        worker = run.attributes["pipebus.subscriber"]
+        worker = run.attributes["messaging.consumer.group.name"]
         if worker in answers:  # a run lasts until its worker answers
             assert run.end_ns >= answers[worker].start_ns
 
@@ -120,9 +124,20 @@ async def test_spans_carry_the_messaging_conventions_and_pipebus_attributes() ->
         "pipebus.session.id": runner.session_id,
     }
     [run] = [s for s in spans if s.parent_span_id == request.span_id]
-    assert run.attributes["messaging.operation.type"] == "process"
-    assert run.attributes["pipebus.subscriber"] == "progress"
-    assert run.attributes["messaging.message.id"] == request.attributes["messaging.message.id"]
+    assert run.kind == "consumer"
+    assert run.attributes == {
+        "messaging.system": "pipebus",
+        "messaging.operation.name": "process",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": "progress",
+        "messaging.consumer.group.name": "progress",
+        "messaging.message.id": request.attributes["messaging.message.id"],
+        "messaging.message.conversation_id": job_id,
+        "pipebus.message.type": "BusJobRequestMessage",
+        "pipebus.source": "coordinator",
+        "pipebus.priority": "data",
+        "pipebus.session.id": runner.session_id,
+    }
     ready = find(spans, "send BusWorkerReadyMessage")[0]
     assert ready.attributes["messaging.destination.name"] == "pipebus"  # a broadcast: the channel
     assert ready.attributes["pipebus.priority"] == "data"
@@ -135,10 +150,27 @@ async def test_spans_carry_the_messaging_conventions_and_pipebus_attributes() ->
     assert "messaging.message.conversation_id" not in ready.attributes
 
 
+async def test_span_names_are_the_operation_and_the_destination() -> None:
+    spans, _runner = await traced_scenario(event_log=None)
+    for span in spans:
+        if span.kind in ("producer", "consumer"):
+            operation = "send" if span.kind == "producer" else "process"
+            destination = span.attributes["messaging.destination.name"]
+            assert span.name == f"{operation} {destination}"
+    names = {span.name for span in spans}
+    assert {"send progress", "process progress", "send pipebus", "process pipebus"} <= names
+    assert not any("Message" in name for name in names)  # the type is an attribute
+
+
+async def test_every_span_of_a_session_carries_its_session_id() -> None:
+    spans, runner = await traced_scenario(event_log=None)
+    assert {span.attributes.get("pipebus.session.id") for span in spans} == {runner.session_id}
+
+
 async def test_a_failing_handler_is_an_error_span_with_its_exception() -> None:
     spans, _runner = await traced_scenario(event_log=None)
     [failed] = [s for s in find(spans, "process BusJobRequestMessage") if s.error]
-    assert failed.attributes["pipebus.subscriber"] == "broken"
+    assert failed.attributes["messaging.consumer.group.name"] == "broken"
     assert failed.attributes["error.type"] == "RuntimeError"
     assert failed.events == ("exception",)
 
@@ -165,22 +197,53 @@ async def test_every_span_id_is_the_one_stored_in_the_event_log(tmp_path: Path) 
     for span in spans:
         if span.kind == "consumer":
             send = spans_by_id[span.parent_span_id]
-            subscriber = span.attributes["pipebus.subscriber"]
+            subscriber = span.attributes["messaging.consumer.group.name"]
             assert span.span_id == delivery_span_id(send.span_id, name_key(subscriber))
 
 
-async def test_with_links_a_delivery_is_a_root_linked_to_its_send() -> None:
+async def test_with_links_a_delivery_starts_a_trace_of_its_own_linked_to_its_send() -> None:
     exporter = InMemorySpanExporter()
     settings = configure(exporter=exporter, batch=False, make_default=False, links=True)
     await run_scenario(tracing=settings, event_log=None)
     finished = exporter.get_finished_spans()
     consumers = [span for span in finished if span.kind.name == "CONSUMER"]
-    sends = {span.context.span_id for span in finished if span.kind.name == "PRODUCER"}
+    sends = {span.context.span_id: span for span in finished if span.kind.name == "PRODUCER"}
     assert consumers
     for span in consumers:
         assert span.parent is None
         [link] = span.links
-        assert link.context.span_id in sends
+        send = sends[link.context.span_id]
+        assert link.context.trace_id == send.context.trace_id
+        assert span.context.trace_id != send.context.trace_id  # a new trace, not a second root
+    spans = of_sdk(finished)
+    ids = {span.span_id: span for span in spans}
+    for span in spans:  # what a handler sends is in its delivery's new trace
+        if span.parent_span_id:
+            assert ids[span.parent_span_id].trace_id == span.trace_id
+    roots = {}
+    for span in spans:
+        if span.parent_span_id == 0:
+            assert roots.setdefault(span.trace_id, span) is span  # one root per trace
+
+
+def test_a_delivery_of_a_message_from_another_runner_has_a_remote_parent() -> None:
+    builder = SpanBuilder(deliveries_timed=True)
+    event = TraceEvent(
+        "BusTTSSpeakMessage", "m-1", "s-1", 10, "far", None, "data", None, 7, 8, 3, None,
+        remote=True,
+    )  # fmt: skip
+    builder.add_event(event)
+    builder.add_delivery("m-1", "near", 20, 30)
+    [delivery] = builder.take()  # the send is the other runner's to report
+    span = readable_span(delivery, Resource.create({}))
+    assert span.parent is not None and span.parent.span_id == 8
+    assert span.parent.is_remote
+    local = SpanBuilder(deliveries_timed=True)
+    event.remote = False
+    local.add_event(event)
+    local.add_delivery("m-1", "near", 20, 30)
+    [_send, mine] = local.take()
+    assert readable_span(mine, Resource.create({})).parent.is_remote is False  # type: ignore[union-attr]
 
 
 async def test_a_sampler_that_keeps_nothing_exports_nothing_but_the_log_keeps_every_id(

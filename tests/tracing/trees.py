@@ -42,10 +42,23 @@ def of_sdk(spans: Iterable[Any]) -> list[Span]:
     ]
 
 
+def label(span: Span) -> str:
+    """``"send <type>"`` / ``"process <type>"`` for a messaging span, else its name.
+
+    Span names are ``{operation} {destination}`` (the messaging conventions); tests
+    look spans up by what they carry, the message type.
+    """
+    kind = span.attributes.get("pipebus.message.type")
+    operation = span.attributes.get("messaging.operation.name")
+    if kind is None or operation is None:
+        return span.name
+    return f"{operation} {kind}"
+
+
 def who(span: Span) -> str:
     attributes = span.attributes
     return str(
-        attributes.get("pipebus.subscriber")
+        attributes.get("messaging.consumer.group.name")
         or attributes.get("messaging.destination.name")
         or attributes.get("pipebus.job.name")
         or ""
@@ -60,13 +73,14 @@ def tree(spans: list[Span], root: Span) -> tuple[Any, ...]:
 
     def node(span: Span) -> tuple[Any, ...]:
         kids = sorted((node(child) for child in children.get(span.span_id, [])), key=repr)
-        return (span.name, span.kind, who(span), span.error, tuple(kids))
+        return (label(span), span.kind, who(span), span.error, tuple(kids))
 
     return node(root)
 
 
 def find(spans: list[Span], name: str) -> list[Span]:
-    return [span for span in spans if span.name == name]
+    """The spans of ``name`` as :func:`label` gives it (``"send BusJobRequestMessage"``)."""
+    return [span for span in spans if label(span) == name]
 
 
 def by_id(spans: list[Span]) -> dict[int, Span]:
