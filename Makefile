@@ -47,6 +47,8 @@ bench: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python -m benchmarks.run --pipecat-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.tracing --pipecat-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.over_redis --pipecat-python $(BENCH_VENV)/bin/python
+	$(BIN)/python -m benchmarks.redis_jobs --pipecat-python $(BENCH_VENV)/bin/python --repeat 5
+	$(BIN)/python -m benchmarks.loop_watchdog
 	$(BIN)/python -m benchmarks.eventlog
 	$(BIN)/python -m benchmarks.eventlog --postgres $(PIPEBUS_BENCH_POSTGRES)
 	$(BIN)/python -m benchmarks.pg_shared_session --url $(PIPEBUS_BENCH_POSTGRES)

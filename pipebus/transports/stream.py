@@ -4,11 +4,13 @@ Every message is an entry of one stream per channel: ``e`` (the envelope), ``fro
 (the sending runner) and, for a message targeted at a worker whose runner is known,
 ``to`` (that runner; the others skip the entry without decoding it). Each runner
 reads from the position it last saw and stores that position in the hash
-``"<channel>:positions"`` (in the same round trip as its next read), so a runner
-that loses its connection, or restarts under the same name, goes on from there
-without losing a message. A runner with no stored position starts from
-``start_from``. The stream is trimmed to about ``maxlen`` entries; a runner away for
-longer than that misses what was trimmed, and says so.
+``"<channel>:positions"`` (sent with its next read, stored by Redis when that read
+returns), so a runner that loses its connection, or restarts under the same name,
+goes on from there without losing a message. A runner that was killed may read again
+what its last two reads brought (delivered twice: at least once, never lost). A
+runner with no stored position starts from ``start_from``. The stream is trimmed to
+about ``maxlen`` entries; a runner away for longer than that misses what was trimmed,
+and says so.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pipebus.transports.connection import (
     translated,
 )
 from pipebus.transports.outbox import Entry
-from pipebus.transports.writer import BatchScript
+from pipebus.transports.writer import BatchScript, pack, send_packed
 
 logger = logging.getLogger("pipebus.transports")
 
@@ -210,14 +212,16 @@ class RedisStreamBus(RedisTransportBus):
         wait = self._block_ms / 1000 + 5.0
         clock = asyncio.get_running_loop().time
         task = asyncio.current_task()
+        read = ("XREAD", "COUNT", self._read_count, "BLOCK", self._block_ms, "STREAMS")
         while True:
             position = self._position
-            commands: list[tuple[Any, ...]] = []
+            # The position goes *after* the read in the pipeline: Redis runs it when the
+            # read returns, so both answers come back together and the reader wakes once
+            # per read instead of a second time for the store's own answer.
+            commands: list[tuple[Any, ...]] = [(*read, self.channel, position)]
             if self._stored != position:
                 commands.append(("HSET", self.positions_key, self.runner_name, position))
-            read = ("XREAD", "COUNT", self._read_count, "BLOCK", self._block_ms)
-            commands.append((*read, "STREAMS", self.channel, position))
-            await connection.send_packed_command(connection.pack_commands(commands))
+            await send_packed(connection, pack(commands))
             replies = []
             for _ in commands:
                 asked = clock()
@@ -229,7 +233,7 @@ class RedisStreamBus(RedisTransportBus):
                 raise asyncio.CancelledError  # redis-py may return a reply that raced a cancel
             if len(commands) == 2:
                 self._stored = position
-            self._entries(replies[-1])
+            self._entries(replies[0])
 
     def _entries(self, reply: Any) -> None:
         if not reply:

@@ -10,6 +10,7 @@ scripts gets plain commands, pipelined. Retrying is the outbox's job, not the dr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -56,6 +57,30 @@ def pack(commands: Sequence[Command]) -> bytes:
     return b"".join(parts)
 
 
+async def send_packed(connection: AbstractConnection, data: bytes) -> None:
+    """Write ``data`` (packed commands) on ``connection``, waiting only if its buffer is full.
+
+    redis-py's ``send_packed_command`` runs each write under ``asyncio.wait_for`` when
+    the client has a socket timeout (its default), and before Python 3.12 that makes
+    the write a task of its own: two more turns of the event loop for every write, in
+    every process. A write to a socket with room never has to wait, so the bytes are
+    handed to the transport here directly, and only a buffer left over is waited on,
+    under the client's socket timeout.
+
+    Raises:
+        ConnectionError: If the connection is closed (redis-py's, from ``connect``).
+    """
+    stream: Any = getattr(connection, "_writer", None)
+    if stream is None or stream.transport.is_closing():
+        # Not connected (yet, or any more): redis-py connects, or says why it cannot.
+        await connection.send_packed_command(data, check_health=False)
+        return
+    stream.write(data)
+    if stream.transport.get_write_buffer_size():
+        async with asyncio.timeout(connection.socket_timeout):
+            await stream.drain()
+
+
 class Writer:
     """Sends pipelined commands on a connection of its own and reads every reply.
 
@@ -79,7 +104,7 @@ class Writer:
             connection = self._connection = await checkout(self._redis)
         try:
             async with translated("writing to Redis"):
-                await connection.send_packed_command(pack(commands), check_health=False)
+                await send_packed(connection, pack(commands))
                 replies: list[Any] = []
                 refused: ResponseError | None = None
                 for _ in commands:

@@ -67,6 +67,35 @@ async def test_a_turn_of_messages_goes_out_in_one_write_and_arrives_once_in_orde
     assert first.transport_stats.duplicates == 0
 
 
+async def test_a_message_crossing_redis_starts_no_task_of_its_own(make_bus: MakeBus) -> None:
+    # redis-py's send_packed_command runs each write as a task of its own (wait_for,
+    # before Python 3.12): two more turns of the event loop per write, and for the
+    # stream bus per read too. The writer and the stream reader write directly.
+    sender, receiver = make_bus("a"), make_bus("b")
+    sink = Sink("sink")
+    await receiver.subscribe(sink)
+    for bus in (sender, receiver):
+        await bus.start()
+    await sender.send(Note(source="x", n=0))  # connections made, readers waiting
+    await sink.has(1)
+    loop = asyncio.get_running_loop()
+    started: list[str] = []
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **options: Any) -> asyncio.Task[Any]:
+        started.append(getattr(coro, "__qualname__", repr(coro)))
+        return asyncio.Task(coro, loop=loop, **options)
+
+    loop.set_task_factory(counting)
+    try:
+        for i in range(1, 21):  # one at a time: each a write, a read, a delivery
+            await sender.send(Note(source="x", n=i))
+            await sink.has(i + 1)
+    finally:
+        loop.set_task_factory(None)
+    assert sink.numbers() == list(range(21))
+    assert started == []
+
+
 async def test_a_targeted_message_goes_to_its_targets_runner_only(make_bus: MakeBus) -> None:
     sender, owner, other = make_bus("a"), make_bus("b"), make_bus("c")
     sink, bystander = Sink("w"), Sink("bystander")

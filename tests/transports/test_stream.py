@@ -87,3 +87,29 @@ async def test_trimming_is_bounded_by_maxlen_and_a_trimmed_gap_is_reported(
     assert back.transport_stats.trim_gaps == 1
     await back.stop()
     await writer.stop()
+
+
+async def test_a_reader_stores_its_position_when_its_next_read_returns(
+    redis: Redis, channel: str
+) -> None:
+    # The store goes after the read in one pipeline, so Redis answers both at once and
+    # the reader wakes once per read instead of a second time for the store's answer.
+    writer = RedisStreamBus(redis=redis, channel=channel, runner_name="writer")
+    await writer.start()
+    sink = Sink("s")
+    reader = await started(
+        RedisStreamBus(redis=redis, channel=channel, runner_name="r", block_ms=60_000), sink
+    )
+    await writer.send(Note(source="w", n=0))
+    await sink.has(1)
+    first = reader.position
+    await writer.send(Note(source="w", n=1))
+    await sink.has(2)
+    await redis.ping()  # whatever the reader sent after its read has reached Redis
+    stored = await redis.hget(reader.positions_key, "r")
+    # The read that returned the second entry stored the first; the second is sent
+    # with the read now waiting, and stored when it returns.
+    assert stored == first.encode()
+    await reader.stop()  # a runner that stops stores where it is
+    assert await redis.hget(reader.positions_key, "r") == reader.position.encode()
+    await writer.stop()
