@@ -11,6 +11,7 @@ returns steps only, so a million-event session is searched by the database.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from array import array
 from collections import OrderedDict
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from inspector.panels import JobSummary, request_name, summarize
 from inspector.query import Query
+from inspector.waterfall import span_steps
 from pipebus.core.describe import session_duration_ns
 from pipebus.eventlog.rows import SessionInfo, StoredEvent
 from pipebus.eventlog.store import EventLog
@@ -130,6 +132,9 @@ class SessionData:
         self.jobs: dict[str, JobSummary] = {}
         self.job_names: dict[str, str] = {}
         """Names of the jobs whose requests were read (shown beside their ids)."""
+        self.error_jobs: dict[int, str] = {}
+        """The job of each handler error read (by step): the failed message's job."""
+        self._errors_asked: set[int] = set()
 
     @classmethod
     async def open(cls, log: EventLog, session: str = "last") -> SessionData:
@@ -197,6 +202,7 @@ class SessionData:
             self._learn_name(event)
         while len(self._events) > KEPT_EVENTS:
             self._events.popitem(last=False)
+        await self._attribute_errors(loaded)
         if summaries:
             jobs = {e.job_id for s in steps if (e := self._events.get(s)) is not None and e.job_id}
             await self._summarize(jobs - set(self.jobs))
@@ -219,7 +225,9 @@ class SessionData:
     async def message_at(self, step: int) -> MessageAt:
         """The event at ``step`` with its cause and effects (read at once, on two connections)."""
         event = await self.event(step)
-        cause, effects = await asyncio.gather(self.replay.cause_of(event), self.effects_of(event))
+        cause, effects, _ = await asyncio.gather(
+            self.replay.cause_of(event), self.effects_of(event), self._attribute_errors([event])
+        )
         return MessageAt(step, event, cause, effects)
 
     async def state_after(self, event: StoredEvent) -> tuple[SessionState, StateChanges]:
@@ -264,6 +272,14 @@ class SessionData:
             whole_jobs=tuple(expanded),
         )
 
+    async def hits(self, query: Query, rows: array[int] | None) -> array[int]:
+        """The steps ``query`` matches among ``rows`` (None: among every step), in order."""
+        found = await self._log.positions(self.replay.session_id, query.event_filter())
+        if rows is None:
+            return found
+        shown = set(rows)
+        return array("q", (step for step in found if step in shown))
+
     async def new_events(self, after: int) -> list[StoredEvent]:
         """The events after step ``after`` (a live session's newest), cached for drawing."""
         found = await self.replay.events(after + 1, limit=50 * PAGE)
@@ -271,7 +287,35 @@ class SessionData:
             self._learn_name(event)
         for event in found[-PAGE:]:
             self._events[event.seq] = event
+        await self._attribute_errors(found[-PAGE:])
         return found
+
+    async def _attribute_errors(self, found: Sequence[StoredEvent]) -> None:
+        """Learn the job of each handler error of ``found``: the job of the failed message.
+
+        A handler error names the message whose handler failed (its ``message_id``
+        field, else the message it was caused by), not the job: that message does.
+        """
+        errors = [
+            event
+            for event in found
+            if event.is_error and event.job_id is None and event.seq not in self._errors_asked
+        ]
+        failed = {event.seq: failed_message(event) for event in errors}
+        self._errors_asked.update(failed)
+        wanted = sorted({message for message in failed.values() if message})
+        if not wanted:
+            return
+        session = self.replay.session_id
+        positions = await self._log.positions_of_messages(session, wanted)
+        job_of = {
+            event.message_id: event.job_id
+            for event in await self._log.events_at(session, positions)
+            if event.job_id is not None
+        }
+        for step, message in failed.items():
+            if message in job_of:
+                self.error_jobs[step] = job_of[message]
 
     def _learn_name(self, event: StoredEvent) -> None:
         if event.job_id is not None and event.job_id not in self.job_names:
@@ -313,20 +357,46 @@ class SessionData:
     # --- jobs and spans ---------------------------------------------------------------------
 
     async def _summarize(self, job_ids: set[str]) -> None:
-        """Summaries of jobs (events, first and last time, status) from all their events."""
+        """Summaries of jobs (events, first and last time, status) from all their events.
+
+        The handler errors their messages caused count as theirs.
+        """
         if job_ids:
             session = self.replay.session_id
             found = await self._at(await self._log.positions_of_jobs(session, sorted(job_ids)))
-            self.jobs.update((job.job_id, job) for job in summarize(found))
+            found, attributed = await self._with_errors(found)
+            self.jobs.update((job.job_id, job) for job in summarize(found, attributed))
 
     async def jobs_around(self, step: int) -> list[JobSummary]:
         """The jobs with events within :data:`TRACE_WINDOW` steps of ``step`` (cut there)."""
         session = self.replay.session_id
         start, stop = step - TRACE_WINDOW, step + TRACE_WINDOW + 1
-        return summarize(await self._log.job_events(session, start, stop))
+        found, attributed = await self._with_errors(
+            await self._log.job_events(session, start, stop)
+        )
+        return summarize(found, attributed)
 
-    async def spans(self, event: StoredEvent) -> list[SpanRecord]:
+    async def _with_errors(
+        self, found: list[StoredEvent]
+    ) -> tuple[list[StoredEvent], dict[int, str]]:
+        """``found`` (events of jobs) and the handler errors their messages caused, in order.
+
+        Returns the events and the job of each error (by step).
+        """
+        job_of = {event.message_id: event.job_id for event in found if event.job_id}
+        session = self.replay.session_id
+        caused = await self._at(await self._log.positions_caused_by(session, list(job_of)))
+        errors = [each for each in caused if each.is_error and each.job_id is None]
+        attributed = {
+            each.seq: job_of[each.causation_id] for each in errors if each.causation_id in job_of
+        }
+        merged = sorted([*found, *(e for e in errors if e.seq in attributed)], key=lambda e: e.seq)
+        return merged, attributed
+
+    async def spans(self, event: StoredEvent) -> tuple[list[SpanRecord], dict[int, int]]:
         """The spans of the event's job, or of its trace near it, rebuilt from the stored ids.
+
+        Returns them with the step each leads to (:func:`~inspector.waterfall.span_steps`).
 
         A job's spans include the handler errors its messages caused (they mark the
         deliveries that failed).
@@ -344,7 +414,22 @@ class SessionData:
         builder = SpanBuilder(deliveries_timed=False)
         for each in found:
             builder.add_event(event_of_stored(each))
-        return builder.finish()
+        spans = builder.finish()
+        return spans, span_steps(spans, {each.message_id: each.seq for each in found})
+
+
+def failed_message(error: StoredEvent) -> str | None:
+    """The id of the message whose handler raised ``error`` (a handler error's event)."""
+    named = _payload_field(error.payload, "message_id")
+    return named if isinstance(named, str) and named else error.causation_id
+
+
+def _payload_field(payload: str, name: str) -> object:
+    try:
+        found = json.loads(payload)
+    except ValueError:
+        return None
+    return found.get(name) if isinstance(found, dict) else None
 
 
 async def open_log(location: str | Path | None) -> EventLog:

@@ -15,9 +15,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from inspector.keys import KEYS, shown
+from inspector.keys import KEYS, WATERFALL_KEYS, Key, bindings, shown
 from inspector.panels import Line
+from inspector.waterfall import Window, ordered, waterfall
 from inspector.widgets import Panel
+from pipebus.tracing.records import SpanRecord
 
 DIALOG_CSS = """
 .dialog { width: 90%; height: auto; max-height: 90%; border: thick $accent;
@@ -108,22 +110,161 @@ class LinesScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-def help_lines() -> list[Line]:
-    """Every key of the main screen, by section, and the query syntax."""
+class WaterfallScreen(ModalScreen[int | None]):
+    """A waterfall of spans that fits its box: pick a span, zoom and pan, go to its step.
+
+    Dismissed with the picked span's step (Enter) or None (Escape).
+
+    Args:
+        title: The panel's title.
+        spans: The spans.
+        steps: The step each span leads to (by span id).
+        mark: The span of the message at the cursor (picked first), if any.
+    """
+
+    DEFAULT_CSS = DIALOG_CSS
+    BINDINGS: ClassVar[list[BindingType]] = bindings(WATERFALL_KEYS)
+
+    def __init__(
+        self,
+        title: str,
+        spans: Sequence[SpanRecord],
+        steps: dict[int, int],
+        mark: int | None = None,
+    ) -> None:
+        super().__init__()
+        self._title = title
+        self.spans = list(spans)
+        self.rows = [span for span, _ in ordered(spans)]
+        self.steps = steps
+        self.mark = mark
+        self.selected = next((n for n, s in enumerate(self.rows) if s.span_id == mark), 0)
+        self.window: Window | None = None
+
+    def compose(self) -> ComposeResult:
+        """The panel."""
+        with Vertical(classes="dialog tall"):
+            yield Panel(self._title, id="lines")
+
+    def on_mount(self) -> None:
+        """Draw once the panel has its width."""
+        panel = self.query_one("#lines", Panel)
+        panel.border_subtitle = "  ".join(
+            f"{shown(key.keys)}: {key.label}" for key in WATERFALL_KEYS if key.label
+        )
+        panel.focus()
+        self.call_after_refresh(self.draw)
+
+    def on_resize(self) -> None:
+        """Draw again at the new width."""
+        self.call_after_refresh(self.draw)
+
+    @property
+    def whole(self) -> Window:
+        """The spans' whole time."""
+        return min(s.start_ns for s in self.spans), max(s.end_ns for s in self.spans)
+
+    def draw(self) -> None:
+        """The waterfall at the panel's width, the picked span kept in view."""
+        panel = self.query_one("#lines", Panel)
+        width = panel.scrollable_content_region.width
+        if not self.spans or width <= 0:
+            panel.show(waterfall(self.spans, max(width, 1)))
+            return
+        panel.show(
+            waterfall(self.spans, width, mark=self.mark, window=self.window, selected=self.selected)
+        )
+        height = max(1, panel.scrollable_content_region.height)
+        row = self.selected + 1  # below the header
+        top = int(panel.scroll_offset.y)
+        if not top <= row < top + height:
+            panel.scroll_to(y=max(0, row - height + 1), animate=False, immediate=True)
+
+    def action_pick(self, rows: int) -> None:
+        """Pick the span ``rows`` below (above, negative)."""
+        if self.rows:
+            self.selected = max(0, min(len(self.rows) - 1, self.selected + rows))
+            self.draw()
+
+    def action_go(self) -> None:
+        """Go to the picked span's step."""
+        if self.rows:
+            self.dismiss(self.steps.get(self.rows[self.selected].span_id))
+
+    def action_zoom(self, factor: float) -> None:
+        """Show ``factor`` times as much time, around the picked span (never beyond all)."""
+        if not self.rows:
+            return
+        lo, hi = self.window or self.whole
+        first, last = self.whole
+        span = self.rows[self.selected]
+        middle = (span.start_ns + span.end_ns) // 2 if factor < 1 else (lo + hi) // 2
+        half = max(1_000, int((hi - lo) * factor / 2))
+        if 2 * half >= last - first:
+            self.window = None
+        else:
+            self.window = _within(middle - half, middle + half, first, last)
+        self.draw()
+
+    def action_fit(self) -> None:
+        """Zoom to the picked span's own time (others run past the edges)."""
+        if self.rows:
+            span = self.rows[self.selected]
+            self.window = (span.start_ns, max(span.end_ns, span.start_ns + 1_000))
+            self.draw()
+
+    def action_whole(self) -> None:
+        """The spans' whole time again."""
+        self.window = None
+        self.draw()
+
+    def action_pan(self, fraction: float) -> None:
+        """Move the zoomed view by ``fraction`` of its width (later, positive)."""
+        if self.window is None:
+            return
+        lo, hi = self.window
+        shift = int((hi - lo) * fraction)
+        self.window = _within(lo + shift, hi + shift, *self.whole)
+        self.draw()
+
+    def action_close(self) -> None:
+        """Escape: back."""
+        self.dismiss(None)
+
+
+def _within(lo: int, hi: int, first: int, last: int) -> Window:
+    """The window ``lo`` to ``hi`` moved (not shrunk) to lie within ``first`` to ``last``."""
+    if lo < first:
+        lo, hi = first, hi + first - lo
+    if hi > last:
+        lo, hi = max(first, lo - (hi - last)), last
+    return lo, hi
+
+
+def key_lines(keys: Sequence[Key]) -> list[Line]:
+    """Keys by section, as the help shows them."""
     lines: list[Line] = []
     group = ""
-    for key in KEYS:
+    for key in keys:
         if key.group != group:
             group = key.group
             lines.append(Line("" if not lines else " "))
             lines.append(Line(group, "head"))
         lines.append(Line(f"  {shown(key.keys):<22} {key.description}"))
+    return lines
+
+
+def help_lines() -> list[Line]:
+    """Every key of the main screen, by section, and the query syntax."""
+    lines = key_lines((*KEYS, *WATERFALL_KEYS))
     lines += [
         Line(" "),
         Line("queries (filter, find, breakpoints)", "head"),
         Line("  type:update  cat:job|lifecycle|frame|registry|error  source:NAME"),
         Line("  target:NAME  worker:NAME  job:ID-PREFIX  /regex over payload/  word"),
-        Line("  same key twice: either; different keys: both; a leading ! inverts"),
+        Line("  same key twice: either; different keys: both; bare words: every one"),
+        Line("  several /regexes/: either; a leading ! inverts"),
+        Line("  find: n / N go on past the last / first match, around to the other end"),
         Line("  breakpoints: type:NAME, worker:NAME, error, job:ID (or any query)"),
     ]
     return lines

@@ -86,8 +86,37 @@ KEYS: tuple[Key, ...] = (
 )
 """Every key of the main screen."""
 
+SESSIONS_KEYS: tuple[Key, ...] = (
+    Key("enter", "open", "inspect the session at the cursor", "sessions", "open"),
+    Key("down,j", "cursor(1)", "next session", "sessions"),
+    Key("up,k", "cursor(-1)", "previous session", "sessions"),
+    Key("home,g", "first", "first (newest) session", "sessions"),
+    Key("end,G", "last", "last (oldest) session", "sessions"),
+    Key("r", "reload", "read the sessions again", "sessions", "reload"),
+    Key("question_mark,f1", "help", "this help", "app", "help"),
+    Key("q", "app.quit", "quit", "app", "quit"),
+)
+"""Every key of the sessions screen."""
+
+WATERFALL_KEYS: tuple[Key, ...] = (
+    Key("down,j", "pick(1)", "next span", "waterfall (s, w)"),
+    Key("up,k", "pick(-1)", "previous span", "waterfall (s, w)"),
+    Key("enter", "go", "go to the span's step", "waterfall (s, w)", "go to"),
+    Key("plus,equals_sign", "zoom(0.5)", "zoom in on the span", "waterfall (s, w)", "zoom in"),
+    Key("minus", "zoom(2.0)", "zoom out", "waterfall (s, w)", "zoom out"),
+    Key("f", "fit", "zoom to the span's own time", "waterfall (s, w)"),
+    Key("0", "whole", "the whole time again", "waterfall (s, w)"),
+    Key("right,l", "pan(0.25)", "later (a quarter of the view)", "waterfall (s, w)"),
+    Key("left,h", "pan(-0.25)", "earlier (a quarter of the view)", "waterfall (s, w)"),
+    Key("escape,q", "close", "close", "waterfall (s, w)", "close"),
+)
+"""Every key of a waterfall (``s``, ``w``)."""
+
 SHOWN: dict[str, str] = {
     "colon": ":",
+    "plus": "+",
+    "equals_sign": "=",
+    "minus": "-",
     "slash": "/",
     "question_mark": "?",
     "pagedown": "PgDn",
@@ -96,11 +125,24 @@ SHOWN: dict[str, str] = {
 }
 
 
-def bindings() -> list[BindingType]:
-    """The main screen's bindings (the palette entry is the app's own)."""
+def bindings(keys: tuple[Key, ...] = KEYS) -> list[BindingType]:
+    """A screen's bindings (the palette entry is the app's own).
+
+    Every one is a priority binding: the timeline and the panels are scroll views,
+    whose own bindings (up, down, pages, home, end, left, right) would otherwise win
+    whenever one of them has focus, scrolling the view and leaving the cursor behind
+    (the sessions table's Home and End only scroll it sideways). Neither screen takes
+    typing, and dialogs are screens of their own, whose keys these never shadow.
+    """
     return [
-        Binding(key.keys, key.action, key.label or key.description, show=bool(key.label))
-        for key in KEYS
+        Binding(
+            key.keys,
+            key.action,
+            key.label or key.description,
+            show=bool(key.label),
+            priority=True,
+        )
+        for key in keys
         if key.action != "app.command_palette"
     ]
 

@@ -33,6 +33,7 @@ class ViewModel:
         new_events: Events that arrived while following was paused.
         filter: The filter (what is shown), if any.
         find: The find query (what is highlighted), if any.
+        find_hits: The steps it matches among the visible rows (None: not searched yet).
         breakpoints: Queries that stop "continue".
         folded: Whether jobs are folded into one row each.
         expanded: Jobs unfolded while ``folded``.
@@ -49,6 +50,7 @@ class ViewModel:
     new_events: int = 0
     filter: Query | None = None
     find: Query | None = None
+    find_hits: array[int] | None = None
     breakpoints: list[Query] = field(default_factory=list)
     folded: bool = False
     expanded: set[str] = field(default_factory=set)
@@ -159,6 +161,30 @@ class ViewModel:
         else:
             self.new_events += added
         return added
+
+    # --- find ---------------------------------------------------------------------------------
+
+    def next_match(self, back: bool = False) -> tuple[int, bool] | None:
+        """The find's next match after the cursor (before it, ``back``), wrapping around.
+
+        Returns the step and whether it wrapped, or None when nothing matches.
+        """
+        hits = self.find_hits
+        if not hits:
+            return None
+        if back:
+            at = bisect.bisect_left(hits, self.cursor) - 1
+            wrapped = at < 0
+            return hits[-1 if wrapped else at], wrapped
+        at = bisect.bisect_right(hits, self.cursor)
+        wrapped = at >= len(hits)
+        return hits[0 if wrapped else at], wrapped
+
+    def match_note(self, step: int, wrapped: str = "") -> str:
+        """``"match k of n"`` for a match at ``step``, and where it wrapped to, if it did."""
+        hits = self.find_hits or array("q")
+        found = f"match {bisect.bisect_left(hits, step) + 1:,} of {len(hits):,}"
+        return f"{found} (wrapped around to the {wrapped})" if wrapped else found
 
     # --- what is shown --------------------------------------------------------------------
 

@@ -48,6 +48,8 @@ class JobSummary:
         status: Its end (from its verdict or last answer), or ``"running"``.
         requester: Who sent its first event.
         name: Its name, from its request (None if no request of it was read).
+        errors: The handler errors its messages caused (counted among its events).
+        first_seq: The step of its first event.
     """
 
     job_id: str
@@ -57,6 +59,8 @@ class JobSummary:
     status: str
     requester: str = ""
     name: str | None = None
+    errors: int = 0
+    first_seq: int = 0
 
     @property
     def label(self) -> str:
@@ -87,12 +91,19 @@ def job_status(job_events: Sequence[StoredEvent]) -> str:
     return status
 
 
-def summarize(found: Sequence[StoredEvent]) -> list[JobSummary]:
-    """One summary per job of ``found`` (events in step order), by first appearance."""
+def summarize(
+    found: Sequence[StoredEvent], attributed: Mapping[int, str] | None = None
+) -> list[JobSummary]:
+    """One summary per job of ``found`` (events in step order), by first appearance.
+
+    ``attributed`` gives the job of events that name none themselves (by step): a
+    handler error belongs to the job whose message its handler was handling.
+    """
     by_job: dict[str, list[StoredEvent]] = {}
     for event in found:
-        if event.job_id is not None:
-            by_job.setdefault(event.job_id, []).append(event)
+        job_id = event.job_id or (attributed or {}).get(event.seq)
+        if job_id is not None:
+            by_job.setdefault(job_id, []).append(event)
     return [
         JobSummary(
             job_id,
@@ -102,6 +113,8 @@ def summarize(found: Sequence[StoredEvent]) -> list[JobSummary]:
             job_status(its),
             its[0].source,
             next(filter(None, map(request_name, its)), None),
+            sum(1 for event in its if event.is_error),
+            its[0].seq,
         )
         for job_id, its in by_job.items()
     ]
@@ -115,35 +128,196 @@ def request_name(event: StoredEvent) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
+def took(ns: int) -> str:
+    """A duration in the unit its size suits: ``0.250 ms``, ``38.5 ms``, ``12.3 s``, ``4m05s``."""
+    ms = max(ns, 0) / 1e6
+    if ms < 1:
+        return f"{ms:.3f} ms"
+    if ms < 1_000:
+        return f"{ms:.1f} ms"
+    if ms < 60_000:
+        return f"{ms / 1e3:.1f} s"
+    whole = int(ms / 1e3)
+    if whole < 3_600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3_600}h{whole % 3_600 // 60:02d}m"
+
+
+def clock(ns: int) -> str:
+    """Time since the session's start, in the unit its size suits (7 characters at most).
+
+    ``0.25ms``, ``38.5ms``, ``2.50s``, ``4m05s``, ``2h07m``.
+    """
+    ms = max(ns, 0) / 1e6
+    if ms < 1:
+        return f"{ms:.2f}ms"
+    if ms < 999.95:
+        return f"{ms:.1f}ms"
+    if ms < 59_995:
+        return f"{ms / 1e3:.2f}s"
+    whole = int(ms / 1e3)
+    if whole < 3_600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3_600}h{whole % 3_600 // 60:02d}m"
+
+
 def since(start_ns: int, time_ns: int) -> str:
-    """Milliseconds from the session's start, for the timeline (``offset_ms``)."""
-    return f"{offset_ms(time_ns, start_ns):10.1f}ms"
+    """Time from the session's start, for the timeline (:func:`clock`)."""
+    return clock(time_ns - start_ns)
 
 
 def short(text: str, width: int) -> str:
     """``text`` cut to ``width`` characters, with an ellipsis if cut."""
+    if width <= 0:
+        return ""
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+MIN_FIELDS = 14
+"""The fields column's least width: a row always shows the start of its fields."""
+
+TIME_WIDTH = 7
+"""The widest :func:`clock` text."""
+
+NARROWEST = 4
+"""The least a type, route or job column shrinks to on a very narrow screen."""
+_LEAST = {"kind": 9, "route": 11, "job": 8}
+"""Each column's width on a narrow screen (cut with ``…``)."""
+_GROWTH: tuple[tuple[str, int], ...] = (
+    ("fields", 30),
+    ("job", 18),
+    ("route", 20),
+    ("kind", 17),
+)
+"""Where width beyond the least goes, in turn, and up to how much; then to the fields.
+
+The fields first (what the message says), then the job (a short id and a name tell
+jobs apart), the route (a sender and a target of eight or nine letters each), and the
+type (the longest, ``JobResponseUrgent``, is 17).
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RowLayout:
+    """The widths of a timeline row's columns, laid out by what each holds.
+
+    Attributes:
+        step: The step's digits (the session's last step fits).
+        time: The time since the start (:func:`clock`).
+        kind: The message type, without ``Bus`` and ``Message``.
+        route: ``sender → target``.
+        job: The job: short id and name (:func:`~pipebus.core.describe.job_label`).
+        fields: The payload's fields; never under :data:`MIN_FIELDS`.
+    """
+
+    step: int
+    time: int
+    kind: int
+    route: int
+    job: int
+    fields: int
+
+    @property
+    def total(self) -> int:
+        """The row's width: the columns and a space between each two."""
+        return self.step + self.time + self.kind + self.route + self.job + self.fields + 5
+
+    @classmethod
+    def fit(cls, width: int, length: int) -> RowLayout:
+        """The columns of a row ``width`` characters wide, in a session of ``length`` steps.
+
+        Each column gets its least width, then the width left goes where
+        :data:`_GROWTH` says. On a screen too narrow for that, the route, type and job
+        give way (down to :data:`NARROWEST`), never the fields; narrower still, the row
+        is wider than the screen (cut on the right).
+        """
+        step = len(str(max(length, 1)))
+        widths = dict(_LEAST, fields=MIN_FIELDS)
+        left = width - step - TIME_WIDTH - 5 - sum(widths.values())
+        for name in ("route", "kind", "job"):  # too narrow: these give way, never the fields
+            give = max(0, min(-left, widths[name] - NARROWEST))
+            widths[name] -= give
+            left += give
+        for name, most in _GROWTH:
+            grow = max(0, min(left, most - widths[name]))
+            widths[name] += grow
+            left -= grow
+        widths["fields"] += max(0, left)
+        return cls(
+            step, TIME_WIDTH, widths["kind"], widths["route"], widths["job"], widths["fields"]
+        )
+
+
+_ENDS_SHOWN = {"completed": "✓", "ok": "✓"}
+"""The glyph of a job's end (any other status is a failure: ✗)."""
 
 
 def row_text(
     event: StoredEvent,
     start_ns: int,
-    job: JobSummary | None = None,
+    layout: RowLayout,
     job_names: Mapping[str, str] | None = None,
+    *,
+    job: str | None = None,
+    summary: JobSummary | None = None,
 ) -> str:
-    """One timeline row: step, time, type, route and the payload's start (or a folded job)."""
+    """One timeline row, exactly ``layout.total`` wide: step, time, type, route, job, fields.
+
+    ``job`` is the job a handler error belongs to (the job of the message whose
+    handler failed), for an event that names none itself. ``summary`` draws a job
+    folded into one row. An error or a job's end starts its fields with what
+    happened, so a glance down the rows shows it.
+    """
     route = f"{event.source} → {event.target or '*'}"
-    if job is not None:
-        took = (job.last_ns - job.first_ns) / 1e6
-        what = f"▸ job {job.label} {job.status}, {job.events} events, {took:.1f} ms"
-        return f"{event.seq:>9} {since(start_ns, event.time_ns)}  {what}  {route}"
-    kind = event.type.removeprefix("Bus").removesuffix("Message")
-    text = gist(event, job_names=job_names)
-    return f"{event.seq:>9} {since(start_ns, event.time_ns)}  {kind:<22} {route:<30} {text}"
+    names = job_names or {}
+    job_id = event.job_id or job
+    label = job_label(job_id, names.get(job_id)) if job_id else ""
+    if summary is not None:
+        took = summary.last_ns - summary.first_ns
+        errors = f", {summary.errors} error{'s' * (summary.errors != 1)}" if summary.errors else ""
+        kind = "▸ job"
+        text = f"{summary.status}, {summary.events} events{errors}, {clock(took)}"
+        label = summary.label
+    else:
+        kind = event.type.removeprefix("Bus").removesuffix("Message")
+        said = glance(event)
+        skip = ("job_id", *GLANCED) if said else ("job_id",)  # in their own columns
+        text = gist(event, job_names=names, skip=skip)
+        if said:
+            text = f"{said}  {text}"
+    cells = (
+        f"{event.seq:>{layout.step}}",
+        f"{since(start_ns, event.time_ns):>{layout.time}}",
+        short(kind, layout.kind).ljust(layout.kind),
+        short(route, layout.route).ljust(layout.route),
+        short(label, layout.job).ljust(layout.job),
+        short(text, layout.fields).ljust(layout.fields),
+    )
+    return " ".join(cells)
 
 
-def gist(event: StoredEvent, width: int = 160, job_names: Mapping[str, str] | None = None) -> str:
-    """The payload's fields as ``key=value`` (sender and target left out), cut to ``width``.
+def glance(event: StoredEvent) -> str:
+    """What an error or a job's end says at a glance: ``✗ LookupError: ...``, ``✓ completed``."""
+    if event.is_error:
+        fields = _fields(event.payload)
+        return f"✗ {fields.get('error_type', 'error')}: {fields.get('error', '')}".rstrip(": ")
+    if event.type in _ENDS:
+        status = str(_fields(event.payload).get("status") or "completed")
+        return f"{_ENDS_SHOWN.get(status, '✗')} {status}"
+    return ""
+
+
+GLANCED = ("error_type", "error", "traceback", "status")
+"""Fields a row shows at a glance (:func:`glance`) rather than among the others."""
+
+
+def gist(
+    event: StoredEvent,
+    width: int = 160,
+    job_names: Mapping[str, str] | None = None,
+    skip: Sequence[str] = (),
+) -> str:
+    """The payload's fields as ``key=value`` (sender, target and ``skip`` left out), cut.
 
     Values read as the application wrote them (:func:`~pipebus.core.describe.literal`),
     a job id as every view shows it, with the job's name beside when known.
@@ -154,7 +328,9 @@ def gist(event: StoredEvent, width: int = 160, job_names: Mapping[str, str] | No
     name = fields.get("job_name") if event.type == "BusJobRequestMessage" else None
     parts = []
     for key, value in fields.items():
-        if key in ("source", "target") or value is None or (key == "job_name" and name):
+        if key in ("source", "target") or key in skip or value is None:
+            continue
+        if key == "job_name" and name:
             continue
         if key == "job_id" and isinstance(value, str):
             text = job_label(value, name or (job_names or {}).get(value))
@@ -204,19 +380,24 @@ def detail(
     *,
     payload_open: bool = False,
     job_names: Mapping[str, str] | None = None,
+    failed_job: str | None = None,
 ) -> list[Line]:
     """Every field of the event at the cursor, its cause, its effects and its payload.
 
     The payload reads as the application wrote it (the codec's tags read back).
+    ``failed_job`` is the job of a handler error (its failed message's).
     """
     when = datetime.fromtimestamp(event.time_ns / 1e9, UTC).isoformat(timespec="microseconds")
     offset = offset_ms(event.time_ns, start_ns)
     job = "-"
-    if event.job_id:
-        name = (job_names or {}).get(event.job_id)
-        job = job_label(event.job_id, name)
-        if not job.startswith(event.job_id):  # shortened: the whole id too, to copy
-            job += f"  {event.job_id}"
+    job_id = event.job_id or failed_job
+    if job_id:
+        name = (job_names or {}).get(job_id)
+        job = job_label(job_id, name)
+        if not job.startswith(job_id):  # shortened: the whole id too, to copy
+            job += f"  {job_id}"
+        if not event.job_id:
+            job += "  (the failed message's)"
     head = "error" if event.is_error else "head"
     lines = [
         Line(f"#{event.seq}  {event.type}", head),

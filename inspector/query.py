@@ -1,7 +1,8 @@
 """Filter, find and breakpoint queries: their syntax, their categories, and a pure match.
 
 A query is a few terms separated by spaces; terms of one key are alternatives (OR),
-terms of different keys must all hold (AND)::
+terms of different keys must all hold (AND), and so must every bare word (``hung up``
+finds what holds both words, as a search box does)::
 
     type:update            the type name contains "update" (case-insensitive)
     cat:job                a category: lifecycle, job, frame, registry, error
@@ -9,9 +10,11 @@ terms of different keys must all hold (AND)::
     target:coordinator     sent to "coordinator"
     worker:writer          sent by or to "writer"
     job:3fa2b1c9           the job as the inspector shows it, or a prefix of its whole id
-    /progress.*100/        a regular expression over the payload (JSON text)
+    /progress.*100/        a regular expression over the payload (JSON text); several
+                           are alternatives
     re:progress            the same, without the slashes
-    hello                  a bare word: a regular expression over the payload
+    hello                  a bare word: a regular expression over the payload, which
+                           must be found besides every other bare word
     !                      (alone, or as the first character) invert the whole query
 
 The same query is matched here in Python (for the rows on screen and for events
@@ -131,7 +134,8 @@ class Query:
         targets: Exact target names.
         workers: Names matching the sender or the target.
         jobs: Jobs as shown (their short ids) or prefixes of their whole ids.
-        patterns: Regular expressions searched in the payload.
+        patterns: Regular expressions searched in the payload (alternatives).
+        words: Bare words: regular expressions that must all be found in the payload.
         invert: Whether the query matches what the terms do not.
         text: The text it was parsed from.
     """
@@ -143,6 +147,7 @@ class Query:
     workers: tuple[str, ...] = ()
     jobs: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()
     invert: bool = False
     text: str = ""
     _compiled: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
@@ -158,6 +163,7 @@ class Query:
             or self.workers
             or self.jobs
             or self.patterns
+            or self.words
         )
 
     def matches(self, event: Event) -> bool:
@@ -177,7 +183,7 @@ class Query:
             targets=self.targets,
             workers=self.workers,
             job_prefixes=self.jobs,
-            payload_patterns=self.patterns,
+            payload_patterns=payload_patterns(self.words, self.patterns),
             invert=self.invert,
         )
 
@@ -201,6 +207,22 @@ class Query:
         return not self._compiled or any(p.search(event.payload) for p in self._compiled)
 
 
+def payload_patterns(words: tuple[str, ...], patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """The payload's search (every word, and one of the patterns) as the log's alternatives.
+
+    One word alone stays itself (a plain word is a substring search in the database).
+    Several are one regex of lookaheads from the start, which Python's ``re`` and
+    PostgreSQL's regexes read alike (a payload is JSON text: one line, so ``.`` spans it).
+    """
+    if not words:
+        return patterns
+    if len(words) == 1 and not patterns:
+        return words
+    every = "".join(f"(?=.*(?:{word}))" for word in words)
+    either = "|".join(f"(?:{pattern})" for pattern in patterns)
+    return (f"^{every}.*(?:{either})" if patterns else f"^{every}",)
+
+
 def _type_set(category: str) -> TypeSet:
     """The types of a category: ``frame`` is every type no other category names."""
     if category == "frame":
@@ -215,6 +237,7 @@ def parse(text: str) -> Query:
         QueryError: If a key or a category is unknown, or a regex does not compile.
     """
     terms: dict[str, list[str]] = {key: [] for key in KEYS}
+    words: list[str] = []
     invert = False
     body = text.strip()
     if body.startswith("!"):
@@ -225,7 +248,7 @@ def parse(text: str) -> Query:
             continue
         key, colon, value = word.partition(":")
         if not colon:
-            terms["re"].append(word)
+            words.append(word)
             continue
         key = {"category": "cat", "regex": "re", "payload": "re"}.get(key, key)
         if key not in terms:
@@ -236,7 +259,10 @@ def parse(text: str) -> Query:
             raise QueryError(f"unknown category {value!r}: use one of {', '.join(CATEGORIES)}")
         terms[key].append(value)
     try:
-        compiled = tuple(re.compile(p) for p in terms["re"])
+        for pattern in (*words, *terms["re"]):  # each alone: the error names its own
+            re.compile(pattern)
+        searched = payload_patterns(tuple(words), tuple(terms["re"]))
+        compiled = tuple(re.compile(p) for p in searched)
     except re.error as exc:
         raise QueryError(f"bad regular expression: {exc}") from None
     return Query(
@@ -247,6 +273,7 @@ def parse(text: str) -> Query:
         workers=tuple(terms["worker"]),
         jobs=tuple(terms["job"]),
         patterns=tuple(terms["re"]),
+        words=tuple(words),
         invert=invert,
         text=text.strip(),
         _compiled=compiled,

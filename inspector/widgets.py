@@ -21,7 +21,7 @@ from textual.widget import Widget
 
 from inspector.data import SessionData
 from inspector.model import ViewModel
-from inspector.panels import Line, row_style, row_text
+from inspector.panels import Line, RowLayout, row_style, row_text
 
 STYLES: dict[str, Style] = {
     "": Style(),
@@ -33,6 +33,7 @@ STYLES: dict[str, Style] = {
     "added": Style(color="green", bold=True),
     "changed": Style(color="yellow", bold=True),
     "removed": Style(color="red", strike=True),
+    "selected": Style(reverse=True, bold=True),
 }
 """Colours of the panels' style names."""
 
@@ -75,7 +76,19 @@ class Timeline(ScrollView, can_focus=True):
         self._drawn_row = 0
         self._drawn_rows: object = None
         self._style: Style | None = None
+        self._row_layout = RowLayout.fit(0, 0)
+        self._row_layout_for = (-1, -1)
         self.changed_at = self.painted_at = 0.0
+
+    @property
+    def row_layout(self) -> RowLayout:
+        """The columns of a row at the timeline's width (the cursor's mark aside)."""
+        width = self.scrollable_content_region.width - 1
+        digits = len(str(self.model.length))
+        if (width, digits) != self._row_layout_for:
+            self._row_layout_for = (width, digits)
+            self._row_layout = RowLayout.fit(width, self.model.length)
+        return self._row_layout
 
     def sync(self) -> None:
         """The rows changed (count, cursor, filter): resize, keep the cursor visible, redraw.
@@ -167,15 +180,23 @@ class Timeline(ScrollView, can_focus=True):
             if not self._asked:
                 self._asked = True
                 self.call_later(self._ask)
-            return f"{step:>9} …", STYLES["dim"]
-        job = None
+            return f" {step:>{self.row_layout.step}} …", STYLES["dim"]
+        summary = None
         if self.model.folded and event.job_id and event.job_id not in self.model.expanded:
-            job = self.data.jobs.get(event.job_id)
+            summary = self.data.jobs.get(event.job_id)
         style = STYLES[row_style(event)]
         mark = "●" if any(b.matches(event) for b in self.model.breakpoints) else " "
         if self.model.find is not None and self.model.find.matches(event):
             style = style + FOUND
-        return mark + row_text(event, self.data.info.started_ns, job, self.data.job_names), style
+        text = row_text(
+            event,
+            self.data.info.started_ns,
+            self.row_layout,
+            self.data.job_names,
+            job=self.data.error_jobs.get(step),
+            summary=summary,
+        )
+        return mark + text, style
 
     def _ask(self) -> None:
         self._asked = False
@@ -186,7 +207,9 @@ class Panel(ScrollView, can_focus=True):
     """A titled, scrollable panel of lines (message, workers, jobs, waterfall, help).
 
     Drawn with the line API too: showing new lines resizes the virtual area and
-    redraws the visible part, with no layout of the screen.
+    redraws the visible part, with no layout of the screen. With ``wrap``, a line
+    wider than the panel goes on over the next rows (:func:`wrapped`), indented
+    under its own start, instead of off the right edge.
     """
 
     DEFAULT_CSS = """
@@ -194,10 +217,14 @@ class Panel(ScrollView, can_focus=True):
     Panel:focus { border: round $accent; }
     """
 
-    def __init__(self, title: str, *, id: str | None = None) -> None:
+    def __init__(self, title: str, *, id: str | None = None, wrap: bool = False) -> None:
         super().__init__(id=id)
         self.border_title = title
+        self.wrap = wrap
         self.lines: list[Line] = []
+        self.rows: list[Line] = []
+        """The rows drawn: the lines, wrapped to the panel's width if ``wrap``."""
+        self._wrapped_at = -1
         self._style: Style | None = None
         self.changed_at = self.painted_at = 0.0
 
@@ -207,21 +234,34 @@ class Panel(ScrollView, can_focus=True):
             return
         self.changed_at = time.perf_counter()
         self.lines = list(lines)
-        size = Size(max((len(line.text) for line in self.lines), default=0), len(self.lines))
-        if size != self.virtual_size:  # a new size lays the scrollbars out again: only if need be
-            self.virtual_size = size
+        self._wrapped_at = -1
+        self._lay_out()
         if self.scroll_offset != (0, 0):
             self.scroll_to(0, 0, animate=False, immediate=True)
         self.refresh()
 
+    def _lay_out(self) -> None:
+        """Wrap the lines to the width (if need be) and size the virtual area to the rows."""
+        width = self.scrollable_content_region.width
+        if self.wrap and width > 0:
+            if width != self._wrapped_at:
+                self._wrapped_at = width
+                self.rows = [row for line in self.lines for row in wrapped(line, width)]
+        else:
+            self.rows = self.lines
+        widest = max((len(row.text) for row in self.rows), default=0)
+        size = Size(min(widest, width) if self.wrap and width > 0 else widest, len(self.rows))
+        if size != self.virtual_size:  # a new size lays the scrollbars out again: only if need be
+            self.virtual_size = size
+
     def render_line(self, y: int) -> Strip:
-        """One line, in its style's colours, scrolled sideways if need be."""
+        """One row, in its style's colours, scrolled sideways if need be."""
         self.painted_at = time.perf_counter()
         width = self.scrollable_content_region.width
         row = int(self.scroll_offset.y) + y
-        if not 0 <= row < len(self.lines):
+        if not 0 <= row < len(self.rows):
             return Strip.blank(width, self._base())
-        line = self.lines[row]
+        line = self.rows[row]
         left = int(self.scroll_offset.x)
         text = line.text[left : left + width].ljust(width)
         return Strip([Segment(text, self._base() + STYLES.get(line.style, Style()))], width)
@@ -238,8 +278,38 @@ class Panel(ScrollView, can_focus=True):
         return self._style
 
     def on_resize(self) -> None:
-        """Look the style up again (the theme or size may have changed)."""
+        """Look the style up again (the theme or size may have changed); wrap again."""
         self._style = None
+        if self.wrap:
+            self._lay_out()
+            self.refresh()
+
+
+def wrapped(line: Line, width: int) -> list[Line]:
+    """``line`` as rows of at most ``width`` characters, the rest indented under its start.
+
+    Cut at the last space that fits when there is one (words stay whole), else at the
+    width (a long string without spaces).
+    """
+    if len(line.text) <= width:
+        return [line]
+    start = len(line.text) - len(line.text.lstrip(" "))
+    indent = " " * min(start + 2, width // 2)
+    rows: list[Line] = []
+    rest = line.text
+    first = True
+    while rest:
+        room = width if first else width - len(indent)
+        lead = "" if first else indent
+        if len(rest) <= room:
+            rows.append(Line(lead + rest, line.style))
+            break
+        cut = rest.rfind(" ", len(rest) - len(rest.lstrip(" ")) + 1, room + 1)
+        cut = cut if cut > 0 else room
+        rows.append(Line(lead + rest[:cut].rstrip(" "), line.style))
+        rest = rest[cut:].lstrip(" ")
+        first = False
+    return rows
 
 
 class StatusBar(Widget):

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from inspector import export
-from inspector.dialogs import LinesScreen, PickScreen, PromptScreen, help_lines
+from inspector.dialogs import LinesScreen, PickScreen, PromptScreen, WaterfallScreen, help_lines
 from inspector.keys import bindings
 from inspector.query import Query, QueryError, breakpoint_query, parse
 from inspector.screens.view import SessionView
-from inspector.waterfall import job_spans, waterfall
+from inspector.waterfall import job_spans
 from pipebus.core.describe import job_label
 
 ERRORS = parse("cat:error")
@@ -123,14 +123,16 @@ class MainScreen(SessionView):
             return
 
         async def work() -> None:
-            spans = await self.data.spans(at.event)
+            spans, steps = await self.data.spans(at.event)
             what = (
                 f"job {job_label(at.event.job_id, self.data.job_names.get(at.event.job_id))}"
                 if at.event.job_id
                 else f"trace {at.event.trace_id[:8]}"
             )
-            lines = waterfall(spans, self.app.size.width - 8, mark=int(at.event.span_id, 16))
-            self.app.push_screen(LinesScreen(f"waterfall of {what}", lines))
+            mark = int(at.event.span_id, 16)
+            self.app.push_screen(
+                WaterfallScreen(f"waterfall of {what}", spans, steps, mark), self._went_to_span
+            )
 
         self.read(work, "rebuild the spans")
 
@@ -139,11 +141,18 @@ class MainScreen(SessionView):
         step = self.model.cursor
 
         async def work() -> None:
-            spans = job_spans(await self.data.jobs_around(step))
-            lines = waterfall(spans, self.app.size.width - 8)
-            self.app.push_screen(LinesScreen(f"jobs around step {step:,}", lines))
+            jobs = await self.data.jobs_around(step)
+            spans = job_spans(jobs)
+            steps = {span.span_id: job.first_seq for span, job in zip(spans, jobs, strict=True)}
+            screen = WaterfallScreen(f"jobs around step {step:,}", spans, steps)
+            self.app.push_screen(screen, self._went_to_span)
 
         self.read(work, "read the jobs")
+
+    def _went_to_span(self, step: int | None) -> None:
+        if step:
+            self.model.go(step)
+            self.moved(f"span at #{step}")
 
     # --- errors, find, breakpoints ------------------------------------------------------------
 
@@ -193,7 +202,7 @@ class MainScreen(SessionView):
         self.read(self.apply_rows, "clear the filter")
 
     def action_find(self) -> None:
-        """Ask for a find query: matches are highlighted, n/N go to them."""
+        """Ask for a find query: matches are highlighted and counted, n/N go to them."""
 
         def set_find(text: str) -> None:
             try:
@@ -201,24 +210,40 @@ class MainScreen(SessionView):
             except QueryError as exc:
                 self.say(str(exc))
                 return
-            self.action_find_next()
+            self.model.find_hits = None
+
+            async def work() -> None:
+                await self.search_find()
+                self.action_find_next()
+
+            self.read(work, "find")
 
         current = self.model.find.text if self.model.find else ""
         self._ask("Find (highlight what matches)", QUERY_HINT, current, set_find)
 
     def action_find_next(self) -> None:
-        """To the next find match."""
-        if self.model.find is not None:
-            self._jump([self.model.find], False, "match")
+        """To the next find match (after the last, the first again)."""
+        self._to_match(back=False)
 
     def action_find_previous(self) -> None:
-        """To the previous find match."""
-        if self.model.find is not None:
-            self._jump([self.model.find], True, "match")
+        """To the previous find match (before the first, the last again)."""
+        self._to_match(back=True)
+
+    def _to_match(self, *, back: bool) -> None:
+        if self.model.find is None or self.model.find_hits is None:
+            return
+        found = self.model.next_match(back)
+        if found is None:
+            self.say(f"no match for {self.model.find.text!r}")
+            return
+        step, wrapped = found
+        self.model.go(step)
+        self.moved(self.model.match_note(step, ("last" if back else "first") if wrapped else ""))
 
     def action_clear_find(self) -> None:
         """Clear the find, and leave full screen."""
         self.model.find = None
+        self.model.find_hits = None
         if self.model.maximized is not None:
             self.model.maximized = None
             self.show_maximized()

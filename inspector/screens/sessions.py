@@ -6,12 +6,15 @@ from datetime import datetime
 from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from inspector.data import SessionRow, list_sessions
+from inspector.dialogs import LinesScreen, key_lines
+from inspector.keys import SESSIONS_KEYS, bindings
+from inspector.panels import took
 from pipebus.core.errors import PipebusError
 from pipebus.eventlog.store import EventLog
 
@@ -29,9 +32,9 @@ def cells(row: SessionRow) -> tuple[str, ...]:
         info.name or info.runner,
         info.id[:8],
         started,
-        f"{row.duration_ns / 1e9:.2f} s",
+        took(row.duration_ns),
         row.status,
-        f"{row.events:,}",
+        f"{row.events:,} ({row.missing:,} missing)" if row.missing else f"{row.events:,}",
         str(info.errors),
     )
 
@@ -46,11 +49,7 @@ class SessionsScreen(Screen[None]):
             super().__init__()
             self.session_id = session_id
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "open"),
-        Binding("r", "reload", "reload"),
-        Binding("q", "app.quit", "quit"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(SESSIONS_KEYS)
 
     def __init__(self, log: EventLog) -> None:
         super().__init__()
@@ -62,7 +61,7 @@ class SessionsScreen(Screen[None]):
         """Title, the table, the footer."""
         yield Static(f"pipebus inspector  sessions of {self.log_.url}", id="title")
         yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
-        yield Static("Enter: inspect the session  r: reload  q: quit", id="status")
+        yield Static("Enter: inspect the session  r: reload  ?: keys  q: quit", id="status")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -104,6 +103,24 @@ class SessionsScreen(Screen[None]):
         """Enter on a row: open that session."""
         if event.row_key.value is not None:
             self.post_message(self.Chosen(event.row_key.value))
+
+    def action_cursor(self, rows: int) -> None:
+        """Move the cursor by ``rows`` sessions."""
+        table = self.query_one(DataTable)
+        if self.rows:
+            table.move_cursor(row=max(0, min(len(self.rows) - 1, table.cursor_row + rows)))
+
+    def action_first(self) -> None:
+        """To the first (newest) session."""
+        self.query_one(DataTable).move_cursor(row=0)
+
+    def action_last(self) -> None:
+        """To the last (oldest) session."""
+        self.query_one(DataTable).move_cursor(row=max(0, len(self.rows) - 1))
+
+    def action_help(self) -> None:
+        """Every key of this screen."""
+        self.app.push_screen(LinesScreen("keys (Esc closes)", key_lines(SESSIONS_KEYS)))
 
     def action_open(self) -> None:
         """Open the session under the cursor."""

@@ -59,9 +59,9 @@ class SessionView(Screen[None]):
         with Horizontal(id="body"):
             yield Timeline(self.model, self.data, id="timeline")
             with Vertical(id="side"):
-                yield Panel("message", id="detail")
-                yield Panel("workers", id="workers")
-                yield Panel("jobs", id="jobs")
+                yield Panel("message", id="detail", wrap=True)
+                yield Panel("workers", id="workers", wrap=True)
+                yield Panel("jobs", id="jobs", wrap=True)
         yield StatusBar(id="status")
         yield Footer()
 
@@ -209,6 +209,7 @@ class SessionView(Screen[None]):
                 message.effects,
                 payload_open=self.model.payload_open,
                 job_names=self.data.job_names,
+                failed_job=self.data.error_jobs.get(message.step),
             )
         )
         self.panel("detail").border_title = f"message #{message.step}"
@@ -258,7 +259,17 @@ class SessionView(Screen[None]):
         model.set_rows(
             await self.data.rows(model.filter, folded=model.folded, expanded=model.expanded)
         )
+        if model.find is not None:
+            await self.search_find()
         self.moved("")
+
+    async def search_find(self) -> None:
+        """Find the find's matches among the visible rows (counted, and stepped through)."""
+        model = self.model
+        if model.find is None:
+            return
+        self.say(f"finding in {model.length:,} events…")
+        model.find_hits = await self.data.hits(model.find, model.rows)
 
     # --- live -------------------------------------------------------------------------------
 
@@ -288,6 +299,8 @@ class SessionView(Screen[None]):
         model = self.model
         shown = model.filter
         visible = [e for e in arrived if shown is None or shown.matches(e)]
+        if model.find is not None and model.find_hits is not None:  # counted as they come
+            model.find_hits.extend(e.seq for e in visible if model.find.matches(e))
         was_following = model.following
         hit = model.hits_breakpoint(visible) if was_following else None
         model.grow(length, () if model.folded else (e.seq for e in visible))

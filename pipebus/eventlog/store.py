@@ -489,6 +489,14 @@ class EventLog:
         """
         return await self._positions_by_index(session_id, events.c.causation_id, message_ids)
 
+    async def positions_of_messages(self, session_id: str, message_ids: Sequence[str]) -> list[int]:
+        """The positions of the messages ``message_ids``, in order (by their unique index).
+
+        Raises:
+            EventLogError: If the log cannot be read.
+        """
+        return await self._positions_by_index(session_id, events.c.message_id, message_ids)
+
     async def positions_of_jobs(self, session_id: str, job_ids: Sequence[str]) -> list[int]:
         """The positions of the events of the jobs ``job_ids``, in order.
 

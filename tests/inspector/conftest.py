@@ -10,7 +10,7 @@ import pytest
 
 from pipebus.demo import run_demo
 from tests.eventlog.conftest import drop_schema
-from tests.inspector.sessions import write_session
+from tests.inspector.sessions import long_scenario, write_session
 from tests.services import need_postgres
 
 
@@ -19,6 +19,14 @@ async def fixed_log(tmp_path: Path) -> Path:
     """A log of this test holding the fixed, synthetic session (25 events)."""
     path = tmp_path / "fixed.db"
     await write_session(path)
+    return path
+
+
+@pytest.fixture
+async def long_log(tmp_path: Path) -> Path:
+    """A log of this test holding the long session (3,000 events: many screens)."""
+    path = tmp_path / "long.db"
+    await write_session(path, messages=long_scenario())
     return path
 
 

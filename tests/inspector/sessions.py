@@ -169,14 +169,33 @@ def scenario() -> list[tuple[BusMessage, int | None]]:
     return messages
 
 
-async def write_session(path: str | Path, *, name: str = "shop", session: str = SESSION) -> str:
-    """Write the fixed session into the log at ``path``; returns its id.
+LONG = 3_000
+"""Events of the long session: many times what a screen shows."""
+
+
+def long_scenario(length: int = LONG) -> list[tuple[BusMessage, int | None]]:
+    """The fixed session with the closer speaking until it holds ``length`` events."""
+    fixed = scenario()
+    head, stops = fixed[:-4], fixed[-4:]
+    lines = length - len(fixed)
+    speech = [(BusTTSSpeakMessage(source="closer", text=f"line {n}"), None) for n in range(lines)]
+    return head + speech + stops
+
+
+async def write_session(
+    path: str | Path,
+    *,
+    name: str = "shop",
+    session: str = SESSION,
+    messages: list[tuple[BusMessage, int | None]] | None = None,
+) -> str:
+    """Write the fixed session (or ``messages``) into the log at ``path``; returns its id.
 
     Every id and time is fixed, so the screens it shows are the same on every run.
     """
     rows: list[dict[str, Any]] = []
     spans: dict[int, int] = {}
-    for seq, (message, cause) in enumerate(scenario(), start=1):
+    for seq, (message, cause) in enumerate(messages or scenario(), start=1):
         spans[seq] = 0x1000 + seq
         envelope = Envelope(
             message,

@@ -6,9 +6,14 @@ import json
 from dataclasses import replace
 from datetime import date
 
+import pytest
+
 from inspector.panels import (
+    MIN_FIELDS,
     PAYLOAD_LINES,
     Line,
+    RowLayout,
+    clock,
     detail,
     gist,
     job_lines,
@@ -16,7 +21,7 @@ from inspector.panels import (
     row_text,
     summarize,
 )
-from inspector.waterfall import job_spans, ordered, waterfall
+from inspector.waterfall import job_spans, ordered, span_steps, waterfall
 from pipebus import BusJobUpdateMessage
 from pipebus.core.codec import encode_message
 from pipebus.core.ids import JOB_ID_TIME_DIGITS, short_job_id
@@ -24,6 +29,7 @@ from pipebus.eventlog.rows import StoredEvent
 from pipebus.projections import EMPTY
 from pipebus.projections.views import StateChanges
 from pipebus.tracing.records import SpanRecord
+from pipebus.tracing.semconv import MESSAGE_ID
 from pipebus.workers.job_params import new_job_id
 
 
@@ -52,8 +58,8 @@ def stored(seq: int, type_name: str, payload: dict[str, object], **fields: objec
 
 def test_a_row_shows_step_time_type_route_and_the_fields() -> None:
     event = stored(3, "BusJobUpdateMessage", {"source": "agent", "job_id": "j", "update": {"p": 1}})
-    text = row_text(event, 0)
-    assert text.split()[:4] == ["3", "6.0ms", "JobUpdate", "agent"]
+    text = row_text(event, 0, RowLayout.fit(120, 25))
+    assert text.split()[:5] == ["3", "6.0ms", "JobUpdate", "agent", "→"]
     assert 'update={"p": 1}' in text and "source=" not in text
     assert gist(stored(1, "X", {"a": "y" * 500}), 40).endswith("…")
 
@@ -98,7 +104,7 @@ def test_the_waterfall_nests_children_under_parents_on_one_time_axis() -> None:
     rows = {line.text.split()[0]: line for line in lines[1:]}
     assert rows["s3"].style == "error" and "✗" in rows["s3"].text and "boom" in rows["s3"].text
     assert rows["s2"].style == "key"
-    bar = rows["s1"].text[38:]
+    bar = rows["s1"].text[26:]  # the label column: a third of the width
     assert bar.lstrip().startswith("█") and bar.index("█") == 1
 
 
@@ -112,7 +118,7 @@ def test_rows_and_the_message_panel_show_values_as_sent_never_the_codecs_tags() 
     payload = encode_message(sent)
     assert "$pb" in payload  # what the log holds
     event = replace(stored(4, "BusJobUpdateMessage", {}), payload=payload)
-    row = row_text(event, 0)
+    row = row_text(event, 0, RowLayout.fit(200, 25))
     panel = "\n".join(line.text for line in detail(event, 0, None, []))
     for text in (row, panel):
         assert "$pb" not in text
@@ -130,13 +136,93 @@ def test_jobs_show_the_part_of_their_id_that_tells_them_apart_with_their_name() 
         for seq, (job_id, name) in enumerate([(first, "answer"), (second, "archive")], 1)
     ]
     summaries = summarize(events)
-    rows = [row_text(e, 0, job) for e, job in zip(events, summaries, strict=True)]
+    wide = RowLayout.fit(160, 2)
+    rows = [row_text(e, 0, wide, summary=job) for e, job in zip(events, summaries, strict=True)]
     labels = [f"{short_job_id(first)} (answer)", f"{short_job_id(second)} (archive)"]
     assert short_job_id(first) != short_job_id(second) and first[:8] == second[:8]
     for row, label in zip(rows, labels, strict=True):
-        assert f"▸ job {label} " in row
-    unfolded = row_text(replace(events[0], type="BusJobUpdateMessage"), 0, None, {first: "answer"})
-    assert f"job_id={labels[0]}" in unfolded
+        assert row.split()[2:4] == ["▸", "job"] and label in row
+    unfolded = row_text(replace(events[0], type="BusJobUpdateMessage"), 0, wide, {first: "answer"})
+    assert labels[0] in unfolded and "job_id=" not in unfolded  # in the job column
     assert [span.name.split()[1:3] for span in job_spans(summaries)] == [
         label.split() for label in labels
     ]
+
+
+@pytest.mark.parametrize("width", [60, 103, 142, 46])
+def test_row_columns_fit_the_width_and_the_fields_never_vanish(width: int) -> None:
+    layout = RowLayout.fit(width, 3_000)
+    assert layout.total == width
+    assert layout.fields >= MIN_FIELDS
+    job = "0190f3a2b4c5d6e7f8a9b0c1d2e3f4a5"
+    event = stored(
+        2_999,
+        "BusJobUpdateMessage",
+        {"source": "agent", "job_id": job, "update": {"progress": 30}},
+        job_id=job,
+        target="writer",
+    )
+    text = row_text(event, 0, layout, job_names={job: "write"})
+    assert len(text) == width
+    assert "update=" in text  # the fields' start, at every width
+    assert text.split()[:2] == ["2999", "6.00s"]
+
+
+def test_rows_say_time_in_the_unit_its_size_suits() -> None:
+    assert [clock(ns) for ns in (250_000, 1_500_000, 999_900_000, 2_500_000_000)] == [
+        "0.25ms",
+        "1.5ms",
+        "999.9ms",
+        "2.50s",
+    ]
+    assert clock(125 * 10**9) == "2m05s"
+
+
+def test_an_error_row_shows_its_job_and_what_failed_at_a_glance() -> None:
+    error = stored(
+        13,
+        "BusHandlerErrorMessage",
+        {"source": "translator", "handler": "job:translate", "error_type": "LookupError",
+         "error": "no model", "message_id": "m12"},
+        priority="system",
+    )  # fmt: skip
+    text = row_text(error, 0, RowLayout.fit(103, 25), job_names={"j-tr": "translate"}, job="j-tr")
+    assert "j-tr (translate)" in text
+    assert "✗ LookupError: no model" in text
+    end = stored(15, "BusJobGroupFinishedMessage", {"status": "failed"}, job_id="j-tr")
+    assert "✗ failed" in row_text(end, 0, RowLayout.fit(103, 25))
+
+
+@pytest.mark.parametrize("width", [40, 84, 136, 190])
+def test_a_waterfall_fits_its_box_errors_and_late_bars_too(width: int) -> None:
+    spans = [
+        span(1, 0, 0, 10**9),
+        span(2, 1, 10**6, 2 * 10**6, "LookupError: no model for 'klingon' " * 3),
+        span(3, 1, 999 * 10**6, 10**9),
+    ]
+    lines = waterfall(spans, width)
+    assert all(len(line.text) <= width for line in lines)
+    late = next(line.text for line in lines if line.text.split()[0] == "s3")
+    assert "█" in late and late.rstrip().endswith("ms")
+    failed = next(line.text for line in lines if line.text.split()[0] == "s2")
+    assert "Lookup" in failed
+
+
+def test_zooming_in_gives_a_short_span_beside_a_long_one_its_width() -> None:
+    spans = [span(1, 0, 0, 10**9), span(2, 0, 500 * 10**6, 501 * 10**6)]
+    whole = waterfall(spans, 100)
+    assert whole[2].text.count("█") == 1  # squashed by the long one
+    zoomed = waterfall(spans, 100, window=(500 * 10**6, 501 * 10**6))
+    assert zoomed[2].text.count("█") >= 40
+    assert "◂" in zoomed[1].text and "▸" in zoomed[1].text  # the long one runs past both ends
+    assert "500.0ms" in zoomed[0].text and "501.0ms" in zoomed[0].text
+
+
+def test_each_span_leads_to_the_step_of_its_message() -> None:
+    spans = [
+        replace(span(1, 0, 0, 10), attributes={}),  # a job's root: its first child's step
+        replace(span(2, 1, 0, 5), attributes={MESSAGE_ID: "m12"}),
+        replace(span(3, 1, 5, 10), attributes={MESSAGE_ID: "m14"}),
+        replace(span(4, 3, 6, 7), attributes={}),  # a delivery's error: its parent's step
+    ]
+    assert span_steps(spans, {"m12": 12, "m14": 14}) == {1: 12, 2: 12, 3: 14, 4: 14}

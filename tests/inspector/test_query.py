@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -34,7 +35,26 @@ def test_terms_of_one_key_are_alternatives_and_keys_combine() -> None:
 def test_a_leading_bang_inverts_and_slashes_keep_spaces() -> None:
     query = parse("! /a b/ worker:x")
     assert query.invert and query.patterns == ("a b",) and query.workers == ("x",)
-    assert parse("plain words").patterns == ("plain", "words")
+    assert parse("plain words").words == ("plain", "words")
+
+
+def test_bare_words_must_all_be_found_and_slashed_regexes_are_alternatives() -> None:
+    cancel = SimpleNamespace(
+        type="BusJobCancelMessage", source="agent", target="archivist", job_id="j-arc",
+        payload='{"job_id":"j-arc","reason":"hung up"}',
+    )  # fmt: skip
+    update = replace_payload(cancel, '{"update":{"archived":0}}')
+    hung = parse("hung up")
+    assert hung.matches(cancel) and not hung.matches(update)  # "up" alone is in "update"
+    assert parse("up").matches(update)
+    assert parse("/hung/ /archived/").matches(update)  # a regex or another
+    assert parse("reason /hung|nothing/ /never/").matches(cancel)
+    assert not parse("reason /never/ /nothing/").matches(cancel)
+    assert not parse("! hung up").matches(cancel) and parse("! hung up").matches(update)
+
+
+def replace_payload(event: SimpleNamespace, payload: str) -> SimpleNamespace:
+    return SimpleNamespace(**{**vars(event), "payload": payload})
 
 
 @pytest.mark.parametrize(
@@ -84,6 +104,8 @@ TERMS = st.sampled_from(
         "/klingon/",
         '/"status":"(failed|cancelled)"/',
         "Venus",
+        "hung up",
+        "reason",
         '/^\\{"source":"a/',
     ]
 )
@@ -115,6 +137,8 @@ QUERIES = [
     "/klingon/",
     '/"status":"(failed|cancelled)"/',
     "! /Venus/",
+    "hung up",
+    "archived /hung|0/",
 ]
 
 

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import OptionList
+from textual.widgets import DataTable, OptionList
 
 from inspector.app import InspectorApp
-from inspector.keys import KEYS
+from inspector.keys import KEYS, SESSIONS_KEYS, WATERFALL_KEYS
+from inspector.keys import shown as shown_keys
 from inspector.screens.sessions import SessionsScreen
-from tests.inspector.sessions import SESSION, settle, shown, write_session
+from tests.cli import IMPOSSIBLE_PID
+from tests.inspector.sessions import SESSION, START_NS, settle, shown, write_session
 
 SIZE = (150, 42)
 OTHER = "0the2000" + "0" * 24
+THIRD = "7e1d3000" + "0" * 24
 
 
 @pytest.fixture
@@ -52,7 +56,7 @@ async def test_the_sessions_screen_lists_sessions_and_opens_the_chosen_one(
         first = [str(cell) for cell in table.get_row_at(0)]  # type: ignore[attr-defined]
         assert first[:2] == ["shop", SESSION[:8]]
         assert first[4:] == ["ended", "25", "1"]
-        assert first[3] == "0.04 s"
+        assert first[3] == "39.0 ms"
         await pilot.press("down", "enter")
         main = await shown(pilot, app, 1)
         assert main.data.info.id == OTHER
@@ -67,8 +71,8 @@ async def test_help_lists_every_key(fixed_log: Path) -> None:
         await pilot.press("question_mark")
         await settle(pilot, lambda: type(app.screen).__name__ == "LinesScreen")
         text = app.screen.query_one("#lines").plain  # type: ignore[attr-defined]
-        for key in KEYS:
-            assert key.description in text
+        for key in (*KEYS, *WATERFALL_KEYS):
+            assert f"{shown_keys(key.keys):<22} {key.description}" in text
         await pilot.press("escape")
         await pilot.press("f1")
         await settle(pilot, lambda: type(app.screen).__name__ == "LinesScreen")
@@ -111,16 +115,26 @@ async def test_each_panel_goes_full_screen_and_back(fixed_log: Path) -> None:
         await settle(pilot, lambda: screen.panel("detail").display)
 
 
-def test_snapshot_of_the_sessions_screen(fixed_here: Path, snap_compare: Any) -> None:
+SIZES = [(100, 30), (160, 48), (220, 60)]
+"""The terminal sizes every new layout is shown at."""
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_snapshot_of_the_sessions_screen(
+    fixed_here: Path, snap_compare: Any, size: tuple[int, int]
+) -> None:
     app = InspectorApp(fixed_here)
 
     async def listed(pilot: Any) -> None:
         await sessions_listed(pilot, app)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=listed)
+    assert snap_compare(app, terminal_size=size, run_before=listed)
 
 
-def test_snapshot_of_the_main_screen_at_an_error(fixed_here: Path, snap_compare: Any) -> None:
+@pytest.mark.parametrize("size", SIZES)
+def test_snapshot_of_the_main_screen_at_an_error(
+    fixed_here: Path, snap_compare: Any, size: tuple[int, int]
+) -> None:
     app = InspectorApp(fixed_here, SESSION)
 
     async def at_the_error(pilot: Any) -> None:
@@ -128,7 +142,26 @@ def test_snapshot_of_the_main_screen_at_an_error(fixed_here: Path, snap_compare:
         await pilot.press("e")
         await shown(pilot, app, 13)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=at_the_error)
+    assert snap_compare(app, terminal_size=size, run_before=at_the_error)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_snapshot_of_the_waterfall_of_a_failed_job_zoomed(
+    fixed_here: Path, snap_compare: Any, size: tuple[int, int]
+) -> None:
+    app = InspectorApp(fixed_here, SESSION)
+
+    async def zoomed(pilot: Any) -> None:
+        await shown(pilot, app, 1)
+        await pilot.press("colon", *"12", "enter")
+        await shown(pilot, app, 12)
+        await pilot.press("w")
+        await settle(pilot, lambda: type(app.screen).__name__ == "WaterfallScreen")
+        await pilot.press("down", "f")
+        await settle(pilot, lambda: getattr(app.screen, "window", None) is not None)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=zoomed)
 
 
 def test_snapshot_of_the_main_screen_filtered_with_jobs_folded(
@@ -146,3 +179,53 @@ def test_snapshot_of_the_main_screen_filtered_with_jobs_folded(
         await shown(pilot, app, 17)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=folded)
+
+
+async def test_the_sessions_screen_goes_home_and_end_and_lists_its_keys(fixed_log: Path) -> None:
+    await write_session(fixed_log, name="checkout", session=OTHER)
+    await write_session(fixed_log, name="refund", session=THIRD)
+    app = InspectorApp(fixed_log)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await sessions_listed(pilot, app)
+        table = screen.query_one(DataTable)
+        await pilot.press("end")
+        await settle(pilot, lambda: table.cursor_row == 2)
+        await pilot.press("home")
+        await settle(pilot, lambda: table.cursor_row == 0)
+        await pilot.press("G")
+        await settle(pilot, lambda: table.cursor_row == 2)
+        await pilot.press("g")
+        await settle(pilot, lambda: table.cursor_row == 0)
+        await pilot.press("question_mark")
+        await settle(pilot, lambda: type(app.screen).__name__ == "LinesScreen")
+        text = app.screen.query_one("#lines").plain  # type: ignore[attr-defined]
+        for key in SESSIONS_KEYS:
+            assert f"{shown_keys(key.keys):<22} {key.description}" in text
+        await pilot.press("escape")
+        await sessions_listed(pilot, app)
+        await pilot.press("f1")
+        await settle(pilot, lambda: type(app.screen).__name__ == "LinesScreen")
+
+
+async def test_a_killed_session_keeps_its_recorded_duration_and_says_what_is_missing(
+    fixed_log: Path,
+) -> None:
+    heartbeat = START_NS + 30_000_000  # the recorder's last write, 30 ms in
+    connection = sqlite3.connect(fixed_log)
+    connection.execute(
+        "UPDATE sessions SET status = 'running', ended_ns = NULL, pid = ?, heartbeat_ns = ?",
+        (IMPOSSIBLE_PID, heartbeat),
+    )
+    connection.execute("DELETE FROM events WHERE seq BETWEEN 10 AND 14")  # never stored
+    connection.commit()
+    connection.close()
+    app = InspectorApp(fixed_log)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await sessions_listed(pilot, app)
+        table = screen.query_one(DataTable)
+        for _ in range(2):  # read again later: the wall clock moved, the duration did not
+            row = [str(cell) for cell in table.get_row_at(0)]
+            assert row[3:6] == ["30.0 ms", "incomplete", "20 (5 missing)"]
+            screen.loaded = False
+            await pilot.press("r")
+            await sessions_listed(pilot, app)

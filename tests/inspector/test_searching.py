@@ -88,9 +88,10 @@ async def test_jobs_fold_into_one_row_that_expands(fixed_log: Path) -> None:
         assert len(rows) == 15  # 25 events, 13 of them in 3 jobs
         folded = [row for row in rows if "▸ job" in row]
         assert [row.split()[0] for row in folded] == ["6", "12", "17"]
-        assert "j-write (write) completed, 6 events" in folded[0]
-        assert "j-tr (translate) failed, 3 events" in folded[1]
-        assert "j-arc (archive) cancelled, 4 events" in folded[2]
+        assert "j-write (write)" in folded[0] and "completed, 6 events," in folded[0]
+        # the handler error its request caused counts as the job's (its row stays shown)
+        assert "j-tr (translate)" in folded[1] and "failed, 4 events, 1 error," in folded[1]
+        assert "j-arc (archive)" in folded[2] and "cancelled, 4 events," in folded[2]
         await pilot.press("colon", *"12", "enter")
         await shown(pilot, app, 12)
         await pilot.press("enter")
@@ -153,3 +154,28 @@ async def test_an_empty_session_opens(tmp_path: Path) -> None:
         assert "step 0/0  │  0 of 0 shown" in screen.model.status()
         await pilot.press("j", "e", "G")
         await shown(pilot, app, 0)
+
+
+async def test_find_counts_its_matches_and_wraps_around_with_a_note(long_log: Path) -> None:
+    app = InspectorApp(long_log, SESSION)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await shown(pilot, app, 1)
+        await pilot.press("slash", *"hung up", "enter")  # both words: not "update" (step 18)
+        await shown(pilot, app, 19)
+        assert "match 1 of 2" in screen.model.status()
+        await pilot.press("n")
+        await shown(pilot, app, 20)
+        assert "match 2 of 2" in screen.model.status()
+        await pilot.press("n")
+        await shown(pilot, app, 19)
+        assert "match 1 of 2 (wrapped around to the first)" in screen.model.status()
+        await pilot.press("N")
+        await shown(pilot, app, 20)
+        assert "match 2 of 2 (wrapped around to the last)" in screen.model.status()
+        await pilot.press("f", *"type:GroupFinished", "enter")  # a find within the filter
+        await settle(pilot, lambda: screen.model.rows is not None)
+        await pilot.press("home", "n")
+        await shown(pilot, app, 20)
+        assert "match 1 of 1" in screen.model.status()
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"no such words", "enter")
+        await settle(pilot, lambda: "no match" in screen.model.status())
