@@ -83,6 +83,11 @@ class WorkerBus(UsesTaskManager, ABC):
         session_id: The recording session; a runner sets one per ``run()``.
     """
 
+    lane_stop_grace: float = 5.0
+    """Seconds :meth:`stop` waits for a subscriber's lane whose handler ignores its
+    cancellation before leaving it running and reporting it (a runner sets its
+    ``shutdown_timeout``)."""
+
     carries_fields_text: ClassVar[bool] = False
     """Whether the transport carries the codec's text of every published message.
 

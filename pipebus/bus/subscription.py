@@ -109,7 +109,10 @@ class BusSubscription:
 
         Queued messages stay queued: a bus started again delivers them (as Pipecat's
         does). A lane stopping itself (a handler that unsubscribes its own subscriber)
-        is not cancelled: it finishes the handler and exits.
+        is not cancelled: it finishes the handler and exits. A lane whose handler
+        swallows its cancellation is waited for ``bus.lane_stop_grace`` seconds, then
+        left running and reported as a handler error, so that a stop never hangs (a
+        runner then ends such a task: see ``pipebus.workers.stuck_tasks``).
         """
         current = asyncio.current_task()
         stopping = []
@@ -121,7 +124,16 @@ class BusSubscription:
         # Every lane is cancelled before waiting: if our own task is cancelled while it
         # waits, no lane is left pending with nothing referencing it.
         if stopping:
-            await asyncio.wait(stopping)  # unlike `await task`, never raises the lane's cancel
+            # Unlike `await task`, never raises the lane's cancel.
+            _, still = await asyncio.wait(stopping, timeout=self._bus.lane_stop_grace)
+            for task in still:
+                note = (
+                    f"lane {task.get_name()!r} still runs {self._bus.lane_stop_grace:g}s "
+                    "after its cancel: its handler ignores cancellation"
+                )
+                self._bus.report_handler_error(
+                    self.name, task.get_name(), asyncio.CancelledError(note)
+                )
         self._resolve_idle()
         return self.queued
 

@@ -75,8 +75,9 @@ class WorkerRunner(EventSource, BusSubscriber):
         durability: ``"batch"`` (default), ``"full"`` or ``"sync"``: see the README.
         strict: Deliver a sent message only once its event is committed; a send whose
             event cannot be stored raises ``EventLogError``, undelivered.
-        record_deliveries: ``"errors"`` (default) or ``"all"``: also every delivery's
-            timing.
+        record_deliveries: ``"all"`` (default): every delivery's timing and outcome,
+            so that an export rebuilds the spans live tracing reported; ``"errors"``:
+            failed deliveries only (cheaper; an export infers the others).
         snapshot_every: Events between snapshots of the registry and jobs (default 1000).
         log_buffer: Events the recorder buffers before senders wait (default 5,000; more
             for a distant PostgreSQL, whose commits take longer).
@@ -117,7 +118,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         session_id: str | None = None,
         durability: Durability = "batch",
         strict: bool = False,
-        record_deliveries: Literal["errors", "all"] = "errors",
+        record_deliveries: Literal["errors", "all"] = "all",
         snapshot_every: int = 1000,
         log_buffer: int = 5_000,
         tracing: bool | TracingSettings | None = None,
@@ -131,6 +132,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         self._watchdog = LoopWatchdog(threshold, self._name) if threshold else None
         self._bus = bus if bus is not None else AsyncQueueBus()
         self._bus.runner_name = self.name
+        self._bus.lane_stop_grace = shutdown_timeout
         self._registry = WorkerRegistry(runner_name=self.name)
         self._registry.set_error_reporter(self._bus.report_handler_error)
         self._live_jobs = LiveJobs()

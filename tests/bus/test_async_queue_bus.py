@@ -392,3 +392,37 @@ async def test_a_bus_s_message_ids_are_unique_and_sort_in_send_order() -> None:
     assert first_of_other.message_id != ids[0]  # each bus has a prefix of its own
     await other.stop()
     await bus.stop()
+
+
+class Stubborn(Sink):
+    """A handler that swallows its cancellation once, then waits to be let go."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def on_bus_message(self, message: BusMessage) -> None:
+        self.started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await self.release.wait()  # carries on as if nothing happened
+
+
+async def test_a_stop_never_hangs_on_a_handler_that_swallows_its_cancellation() -> None:
+    bus = AsyncQueueBus()
+    bus.lane_stop_grace = 0.2
+    capture = EnvelopeCapture(bus)
+    stubborn = Stubborn("stubborn")
+    await bus.subscribe(stubborn)
+    await bus.start()
+    await bus.send(Data(source="x", target="stubborn"))
+    await asyncio.wait_for(stubborn.started.wait(), 5)
+    await asyncio.wait_for(bus.stop(), 5)  # returned: the lane was left running, reported
+    errors = [e.message for e in capture.envelopes if isinstance(e.message, BusHandlerErrorMessage)]
+    assert [(e.source, e.error_type) for e in errors] == [("stubborn", "CancelledError")]
+    assert "ignores cancellation" in errors[0].error
+    assert bus.stats.handler_errors == 1
+    stubborn.release.set()  # let it end, so the test leaves no task behind
+    await asyncio.sleep(0)
