@@ -1,4 +1,4 @@
-"""What the Redis buses need from redis-py: the import, connections, errors and backoff.
+"""What the Redis buses need from redis-py: the import, connections and errors.
 
 The transports import ``redis`` through this module, which loads when a Redis bus is
 first used, never at ``import pipebus``. Driver exceptions become
@@ -8,7 +8,6 @@ first used, never at ``import pipebus``. Driver exceptions become
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -74,30 +73,6 @@ def _where(redis: Redis) -> str:
     if "path" in kwargs:
         return str(kwargs["path"])
     return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-
-
-class Backoff:
-    """Delays between reconnection attempts: doubling from ``first`` up to ``cap``, jittered.
-
-    Args:
-        first: The first delay, in seconds.
-        cap: The longest delay.
-    """
-
-    def __init__(self, first: float = 0.05, cap: float = 2.0) -> None:
-        self._first = first
-        self._cap = cap
-        self._next = first
-
-    def next(self) -> float:
-        """The delay before the next attempt."""
-        delay = self._next
-        self._next = min(self._cap, self._next * 2)
-        return delay * random.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        """Start again from the first delay (after a success)."""
-        self._next = self._first
 
 
 ResponseError = redis_errors.ResponseError

@@ -1,7 +1,7 @@
-"""``PendingEchoes``: the sends a pub/sub bus waits to hear back, by the bytes it published.
+"""``PendingEchoes``: the sends a bus waits to hear back, by the bytes it published.
 
-A bus whose own messages reach its subscribers only through the round trip to Redis
-(Pipecat's way) stamps each message when it is sent. When the same bytes come back,
+A bus whose own messages reach its subscribers only through the round trip to its
+transport (Pipecat's way) stamps each message when it is sent. When the same bytes come back,
 the bus delivers them under that envelope instead of stamping them a second time, so
 the event log records each send once. This holds the envelopes in between.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pipebus.core.envelope import Envelope
 
@@ -59,7 +61,7 @@ class PendingEchoes:
             if not self._warned_full:
                 self._warned_full = True
                 logger.warning(
-                    "%s: %d sent messages are waiting to come back from Redis; the oldest "
+                    "%s: %d sent messages are waiting to come back; the oldest "
                     "is given up (if it comes later, it is taken for another runner's)",
                     self._owner,
                     self._limit,
@@ -67,6 +69,19 @@ class PendingEchoes:
         self._waiting.setdefault(data, deque()).append(envelope)
         self._count += 1
         self._empty.clear()
+
+    @contextmanager
+    def expected(self, data: bytes, envelope: Envelope, *, when: bool) -> Iterator[None]:
+        """Wait for ``data`` (if ``when``) if the block, which publishes it, succeeds."""
+        if not when:
+            yield
+            return
+        self.expect(data, envelope)
+        try:
+            yield
+        except BaseException:
+            self.forget(data, envelope)
+            raise
 
     def take(self, data: bytes) -> Envelope | None:
         """The oldest envelope waiting for ``data`` (no longer waiting), or None."""
@@ -90,8 +105,7 @@ class PendingEchoes:
             return
         logger.log(
             level,
-            "%s: %d sent message(s) never came back from Redis (%s); they were not "
-            "delivered on this runner",
+            "%s: %d sent message(s) never came back (%s); they were not delivered on this runner",
             self._owner,
             self._count,
             why,

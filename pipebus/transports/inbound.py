@@ -1,4 +1,4 @@
-"""What arrives from Redis: envelopes decoded once, duplicates dropped, bad input recorded.
+"""What arrives from another runner: envelopes decoded once, duplicates dropped, bad input recorded.
 
 Anything that is not a valid envelope of a registered type is skipped, counted by
 kind, logged once per kind and recorded as a ``BusDecodeErrorMessage``; the bus goes

@@ -1,9 +1,9 @@
-"""How large a message may be to cross Redis, checked by ``send()`` before it is stamped.
+"""How large a message may be to cross a transport, checked by ``send()`` before it is stamped.
 
 Every pipebus receiver refuses an envelope over ``MAX_ENVELOPE_BYTES`` (4 MiB): a
 sender that let one go would have it recorded and delivered on its own runner, then
-skipped by every other, and a job's requester would wait for its timeout. So a Redis
-bus measures what it is about to send first and refuses with
+skipped by every other, and a job's requester would wait for its timeout. So a bus
+between processes measures what it is about to send first and refuses with
 :class:`~pipebus.core.errors.MessageTooLargeError`: nothing is stamped, recorded,
 delivered or written.
 
@@ -24,7 +24,7 @@ from pipebus.core.messages import BusMessage
 from pipebus.core.wire import MAX_ENVELOPE_BYTES
 
 MAX_MESSAGE_BYTES = MAX_ENVELOPE_BYTES
-"""The most a message may take on the wire of a Redis bus (4 MiB), header included."""
+"""The most a message may take on the wire of a bus between processes (4 MiB), header included."""
 
 ROOMY_CHARS = MAX_MESSAGE_BYTES // 8
 """Fields of at most this many characters fit without counting (the send path): at most
@@ -61,9 +61,11 @@ def envelope_header_bound(message: BusMessage, session_id: str, runner_name: str
 
 
 def check_envelope_size(
-    message: BusMessage, fields_json: str, session_id: str, runner_name: str
+    message: BusMessage, fields_json: str, session_id: str, runner_name: str, transport: str
 ) -> None:
     """Refuse ``message`` if its envelope could be over the limit receivers enforce.
+
+    ``transport`` (``"Redis"``, ``"PostgreSQL"``) is named in the error.
 
     Raises:
         MessageTooLargeError: Naming the message, its size and the limit.
@@ -80,16 +82,20 @@ def check_envelope_size(
             f"its fields take {fields:,} bytes as JSON and its envelope's header up to "
             f"{header:,} bytes",
             _REFERENCE,
+            transport,
         )
 
 
 def too_large(
-    message: BusMessage, size: int, limit: int, parts: str, remedy: str
+    message: BusMessage, size: int, limit: int, parts: str, remedy: str, transport: str
 ) -> MessageTooLargeError:
-    """The error for a message of ``size`` bytes over ``limit``; ``remedy`` says what to do."""
+    """The error for a message of ``size`` bytes over ``limit`` on ``transport``.
+
+    ``remedy`` says what to do.
+    """
     return MessageTooLargeError(
         f"{type(message).__name__} from {message.source!r} is too large to send over "
-        f"Redis: {size:,} bytes ({parts}), over the {limit:,}-byte limit; {remedy}. "
+        f"{transport}: {size:,} bytes ({parts}), over the {limit:,}-byte limit; {remedy}. "
         "Nothing was sent.",
         size=size,
         limit=limit,

@@ -1,10 +1,10 @@
-"""The outbox: encoded envelopes waiting for Redis, written by one task, in batches, in order.
+"""The outbox: encoded envelopes waiting to be written, by one task, in batches, in order.
 
 Publishing only appends to the outbox. The writer task wakes on the first message
 of an event-loop turn and runs after that turn, so everything sent in the turn goes
 out in one round trip; whatever is sent while a write is on the wire goes out in the
 next one. A failed write is kept and tried again (with backoff) until it succeeds or
-the bus stops: a write that Redis executed but whose answer was lost may then arrive
+the bus stops: a write that the transport executed but whose answer was lost may then arrive
 twice, which readers drop by message id. When the outbox holds ``limit`` envelopes,
 senders wait for the writer (back-pressure) instead of memory growing without end.
 """
@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from pipebus.transports.connection import Backoff
+from pipebus.transports.backoff import Backoff
 from pipebus.transports.stats import Counters
 
 logger = logging.getLogger("pipebus.transports")
@@ -35,13 +35,17 @@ class Outbox:
         counters: Where written batches and retries are counted.
         limit: Envelopes waiting before senders wait.
         label: Names the bus in log messages.
+        transport: Names what the messages are written to (``"Redis"``), in log messages.
     """
 
-    def __init__(self, write: Write, counters: Counters, *, limit: int, label: str) -> None:
+    def __init__(
+        self, write: Write, counters: Counters, *, limit: int, label: str, transport: str
+    ) -> None:
         self._write = write
         self._counters = counters
         self._limit = limit
         self.label = label
+        self._transport = transport
         self._items: list[Entry] = []
         self._in_flight = 0
         self._wake: asyncio.Future[None] | None = None
@@ -118,7 +122,9 @@ class Outbox:
         self._resolve_flushed()
         if left:
             self._counters.unpublished += left
-            logger.error("%s stopped with %d message(s) not written to Redis", self.label, left)
+            logger.error(
+                "%s stopped with %d message(s) not written to %s", self.label, left, self._transport
+            )
         return left
 
     async def _run(self) -> None:
@@ -146,17 +152,19 @@ class Outbox:
                     if failing_since is None:
                         failing_since = time.monotonic()
                         logger.warning(
-                            "%s: writing %d message(s) to Redis failed (%s); retrying",
+                            "%s: writing %d message(s) to %s failed (%s); retrying",
                             self.label,
                             len(batch),
+                            self._transport,
                             exc,
                         )
                     await asyncio.sleep(backoff.next())
             if failing_since is not None:
                 backoff.reset()
                 logger.warning(
-                    "%s: Redis took writes again after %.2fs",
+                    "%s: %s took writes again after %.2fs",
                     self.label,
+                    self._transport,
                     time.monotonic() - failing_since,
                 )
             counters.published += len(batch)

@@ -39,6 +39,17 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+CALLABLE = (
+    "public.bus_join(text)",
+    "public.bus_publish(text, text, jsonb)",
+    "public.bus_publish(text, text, text[], boolean, boolean)",
+    "public.bus_subscribe(text, text, integer, integer, integer)",
+    "public.bus_archive(text, text, bigint)",
+    "public.bus_archive(text, text, bigint[])",
+    "public.bus_leave(text, text)",
+)
+"""The wrappers a bus calls (``bus_check`` runs inside them only)."""
+
 WRAPPERS_SQL = r"""
 CREATE TABLE IF NOT EXISTS public.bus_peers (
     queue_name text PRIMARY KEY,
@@ -78,20 +89,6 @@ BEGIN
     RETURN v_queue;
 END $$;
 
-CREATE OR REPLACE FUNCTION public.bus_publish(p_channel text, p_my_queue text, p_message jsonb)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v_sent bigint := 0;
-    v_queue text;
-BEGIN
-    PERFORM public.bus_check(p_my_queue, p_channel);
-    FOR v_queue IN SELECT queue_name FROM public.bus_peers WHERE channel = p_channel LOOP
-        PERFORM pgmq.send(v_queue, p_message);
-        v_sent := v_sent + 1;
-    END LOOP;
-    RETURN v_sent;
-END $$;
-
 CREATE OR REPLACE FUNCTION public.bus_publish(
     p_channel text, p_my_queue text, p_bodies text[], p_as_strings boolean, p_include_self boolean
 )
@@ -115,6 +112,12 @@ BEGIN
         v_sent := v_sent + 1;
     END LOOP;
     RETURN v_sent;
+END $$;
+
+CREATE OR REPLACE FUNCTION public.bus_publish(p_channel text, p_my_queue text, p_message jsonb)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN public.bus_publish(p_channel, p_my_queue, ARRAY[p_message::text], false, true);
 END $$;
 
 CREATE OR REPLACE FUNCTION public.bus_subscribe(
@@ -155,29 +158,9 @@ BEGIN
 END $$;
 """ + "\n".join(
     f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC;"
-    for signature in (
-        "public.bus_check(text, text)",
-        "public.bus_join(text)",
-        "public.bus_publish(text, text, jsonb)",
-        "public.bus_publish(text, text, text[], boolean, boolean)",
-        "public.bus_subscribe(text, text, integer, integer, integer)",
-        "public.bus_archive(text, text, bigint)",
-        "public.bus_archive(text, text, bigint[])",
-        "public.bus_leave(text, text)",
-    )
+    for signature in ("public.bus_check(text, text)", *CALLABLE)
 )
 """Creates (or replaces) the peer table and the wrappers; PGMQ must be installed first."""
-
-CALLABLE = (
-    "public.bus_join(text)",
-    "public.bus_publish(text, text, jsonb)",
-    "public.bus_publish(text, text, text[], boolean, boolean)",
-    "public.bus_subscribe(text, text, integer, integer, integer)",
-    "public.bus_archive(text, text, bigint)",
-    "public.bus_archive(text, text, bigint[])",
-    "public.bus_leave(text, text)",
-)
-"""The wrappers a bus calls (``bus_check`` runs inside them only)."""
 
 DROP_SQL = (
     "\n".join(f"DROP FUNCTION IF EXISTS {signature};" for signature in CALLABLE)

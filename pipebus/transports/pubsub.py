@@ -76,7 +76,7 @@ class RedisBus(RedisTransportBus):
             ``MessageSerializer`` for Pipecat's.
         **options: ``heartbeat_interval``, ``heartbeat_timeout``, ``max_pending``,
             ``stop_timeout``, ``runner_name``, ``session_id``: see
-            :class:`~pipebus.transports.base.RedisTransportBus`. With a serializer:
+            :class:`~pipebus.transports.transport.TransportBus`. With a serializer:
             ``max_pending_echoes``, ``max_message_bytes``, ``runner_name``,
             ``session_id``: see :class:`~pipebus.transports.serialized.SerializedRedisBus`.
     """
@@ -125,7 +125,7 @@ class RedisBus(RedisTransportBus):
         await self._close_pubsub()
         await self._subscribe()
 
-    async def _disconnect(self) -> None:
+    async def _stop_reading(self) -> None:
         await self._close_pubsub()
 
     async def _subscribe(self) -> None:

@@ -30,12 +30,13 @@ from redis.asyncio.client import PubSub
 from pipebus.bus.base import WorkerBus
 from pipebus.core.envelope import Envelope
 from pipebus.core.errors import BusError
-from pipebus.core.messages import BusDecodeErrorMessage, BusMessage, BusTransportGapMessage
+from pipebus.core.messages import BusMessage, BusTransportGapMessage
 from pipebus.core.routing import Delivery, delivery_of
-from pipebus.transports.connection import CONNECTION_ERRORS, Backoff, translated
+from pipebus.transports.backoff import Backoff
+from pipebus.transports.connection import CONNECTION_ERRORS, translated
 from pipebus.transports.echoes import PendingEchoes
-from pipebus.transports.inbound import EXCERPT_BYTES
 from pipebus.transports.limits import MAX_MESSAGE_BYTES, too_large
+from pipebus.transports.serialized_input import Arrival, SerializedInput
 
 if TYPE_CHECKING:
     from pipebus.core.serializers import MessageSerializer
@@ -161,11 +162,11 @@ class SerializedRedisBus(WorkerBus):
         self._pubsub: PubSubLike | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._echoes = PendingEchoes(max_pending_echoes, self)
+        self._input = SerializedInput(self, channel, serializer, self._echoes, self._count_drop)
         self._published = 0
         self._echoed = 0
         self._dropped = 0
         self._reconnects = 0
-        self._logged_kinds: set[str] = set()
 
     @property
     def transport_stats(self) -> SerializedBusStats:
@@ -289,20 +290,14 @@ class SerializedRedisBus(WorkerBus):
                 "the senders, within what Redis lets a subscriber buffer "
                 "(client-output-buffer-limit pubsub, 32 MiB by default), or send large "
                 "data by reference",
+                "Redis",
             )
         return data
 
     async def _publish(self, envelope: Envelope, data: bytes) -> None:
-        expecting = self.running and self._pubsub is not None
-        if expecting:
-            self._echoes.expect(data, envelope)
-        try:
+        with self._echoes.expected(data, envelope, when=self.running and self._pubsub is not None):
             async with translated(f"publishing to {self.channel!r}"):
                 await self._redis.publish(self.channel, data)
-        except BaseException:
-            if expecting:
-                self._echoes.forget(data, envelope)
-            raise
         self._published += 1
 
     # --- receiving -----------------------------------------------------------------------
@@ -312,50 +307,13 @@ class SerializedRedisBus(WorkerBus):
         if isinstance(data, str):  # a client made with decode_responses=True
             data = data.encode()
         if not isinstance(data, bytes):
-            self._drop(b"", "not_bytes", f"the data is {type(data).__name__}, not bytes")
+            self._input.drop(b"", "not_bytes", f"the data is {type(data).__name__}, not bytes")
             return
-        envelope = self._echoes.take(data)
-        if envelope is not None:
+        if self._input.arrived(data, data) is Arrival.ECHO:
             self._echoed += 1
-            self.route(envelope)
-            return
-        try:
-            message = self._serializer.deserialize(data)
-        except Exception as exc:  # a serializer is user code: its failure must not end reading
-            self._drop(data, "serializer_error", f"{type(exc).__name__}: {exc}", exc)
-            return
-        if message is None:
-            self._drop(data, "not_a_message", "the serializer read no message from it")
-            return
-        self.on_message_received(message)
 
-    def _drop(
-        self, data: bytes, kind: str, reason: str, error: BaseException | None = None
-    ) -> None:
-        """Count, log and record one input the serializer could not read; reading goes on."""
+    def _count_drop(self, kind: str) -> None:
         self._dropped += 1
-        first = kind not in self._logged_kinds
-        self._logged_kinds.add(kind)
-        logger.log(
-            logging.WARNING if first else logging.DEBUG,
-            "%s skipped %d bytes on %r: %s%s",
-            self,
-            len(data),
-            self.channel,
-            reason,
-            "; further inputs like it are logged at DEBUG" if first else "",
-            exc_info=error if first else None,
-        )
-        self.record(
-            BusDecodeErrorMessage(
-                source=self.runner_name,
-                kind=kind,
-                error=reason[:500],
-                raw_excerpt=data[:EXCERPT_BYTES].decode("utf-8", "replace"),
-                size=len(data),
-                channel=self.channel,
-            )
-        )
 
     async def _read_forever(self) -> None:
         backoff = Backoff()

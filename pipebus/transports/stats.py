@@ -1,4 +1,4 @@
-"""The counters of a Redis bus: what it wrote, read, skipped and how long it was cut off."""
+"""The counters of a bus between processes: what it wrote, read, skipped, time cut off."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class TransportStats:
-    """A snapshot of a Redis bus's counters, read with ``bus.transport_stats``.
+    """A snapshot of a transport bus's counters, read with ``bus.transport_stats``.
 
     Attributes:
-        published: Envelopes written to Redis.
+        published: Envelopes written to the transport (Redis, PostgreSQL).
         batches: Round trips that carried them (one per event-loop turn, or fewer).
         pending: Envelopes waiting to be written now.
         publish_retries: Writes that failed and were tried again.
@@ -20,7 +20,7 @@ class TransportStats:
         not_for_us: Entries addressed to another runner, skipped undecoded (streams).
         duplicates: Envelopes received twice (a retried write), dropped.
         decode_errors: Inputs that were not valid envelopes, by kind.
-        reconnects: Times the reader reconnected after losing Redis.
+        reconnects: Times the reader reconnected after losing the transport.
         seconds_cut_off: Total time the reader could not read.
         connected: Whether the reader is connected now.
         runners_lost: Runners declared lost after a silence past the heartbeat timeout.

@@ -89,7 +89,7 @@ class RedisStreamBus(RedisTransportBus):
         block_ms: How long one read waits for new entries.
         **options: ``heartbeat_interval``, ``heartbeat_timeout``, ``max_pending``,
             ``stop_timeout``, ``runner_name``, ``session_id``: see
-            :class:`~pipebus.transports.base.RedisTransportBus`.
+            :class:`~pipebus.transports.transport.TransportBus`.
 
     Raises:
         ValueError: For a ``start_from`` that is none of the above, or a ``maxlen`` < 1.
@@ -189,7 +189,7 @@ class RedisStreamBus(RedisTransportBus):
         self._stored = None
         self._connection = await checkout(self._redis)
 
-    async def _disconnect(self) -> None:
+    async def _stop_reading(self) -> None:
         await self._release()
         try:
             async with translated("storing the stream position"):

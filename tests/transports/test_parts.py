@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import subprocess
 import sys
 
@@ -15,13 +16,14 @@ from pipebus.bus.context import ActiveDelivery, current_delivery
 from pipebus.core.envelope import ENVELOPE_VERSION
 from pipebus.core.errors import DecodeError, TransportError
 from pipebus.core.wire import MAX_ENVELOPE_BYTES, encode_envelope, envelope_fields_json
-from pipebus.transports.base import HEADER_TO_RUNNER
-from pipebus.transports.connection import Backoff
+from pipebus.testing import until
+from pipebus.transports.backoff import Backoff
 from pipebus.transports.inbound import classify
 from pipebus.transports.limits import envelope_header_bound
 from pipebus.transports.outbox import Entry, Outbox
 from pipebus.transports.peers import PeerWatch
 from pipebus.transports.stats import Counters
+from pipebus.transports.transport import HEADER_TO_RUNNER
 from pipebus.transports.writer import pack
 
 ERROR = DecodeError("bad")
@@ -128,7 +130,7 @@ async def test_messages_of_one_loop_turn_are_written_in_one_batch_in_order() -> 
         batches.append(batch)
 
     counters = Counters()
-    outbox = Outbox(write, counters, limit=1000, label="test")
+    outbox = Outbox(write, counters, limit=1000, label="test", transport="Redis")
     outbox.start()
     for i in range(100):
         outbox.put("", b"%d" % i)
@@ -152,7 +154,7 @@ async def test_a_failed_write_is_tried_again_and_senders_wait_when_the_outbox_is
             raise TransportError("Redis is away")
 
     counters = Counters()
-    outbox = Outbox(write, counters, limit=3, label="test")
+    outbox = Outbox(write, counters, limit=3, label="test", transport="Redis")
     outbox.start()
     outbox.put("", b"1")
     await asyncio.sleep(0.01)  # the writer takes the first message and fails
@@ -175,12 +177,36 @@ async def test_what_cannot_be_written_before_stop_is_counted_as_unpublished() ->
         raise TransportError("Redis is away")
 
     counters = Counters()
-    outbox = Outbox(write, counters, limit=100, label="test")
+    outbox = Outbox(write, counters, limit=100, label="test", transport="Redis")
     outbox.start()
     outbox.put("", b"1")
     outbox.put("", b"2")
     assert await outbox.close(0.2) == 2
     assert counters.unpublished == 2
+
+
+async def test_a_failed_write_is_logged_naming_the_transport_written_to(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def write(batch: list[Entry]) -> None:
+        raise TransportError("the database is away")
+
+    caplog.set_level(logging.WARNING, logger="pipebus.transports")
+    outbox = Outbox(write, Counters(), limit=100, label="test", transport="PostgreSQL")
+    outbox.start()
+    outbox.put("", b"1")
+    await until(lambda: any("failed" in r.getMessage() for r in caplog.records))
+    await outbox.close(0.05)
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("writing 1 message(s) to PostgreSQL failed" in line for line in logged)
+    assert any("not written to PostgreSQL" in line for line in logged)
+    assert not any("Redis" in line for line in logged)
+
+
+def test_the_pgmq_bus_does_not_import_redis() -> None:
+    code = "import sys, pipebus.transports.pgmq; print('redis' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_the_transports_package_alone_does_not_import_redis() -> None:

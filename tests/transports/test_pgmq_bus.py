@@ -26,8 +26,11 @@ from pipebus import (
     PgmqBus,
     WorkerRunner,
 )
+from pipebus.core.errors import MessageTooLargeError
+from pipebus.core.wire import MAX_ENVELOPE_BYTES
 from pipebus.testing import EnvelopeCapture, running, until
 from pipebus.transports.pgmq_backends import BackendMessage, DirectPgmqBackend, runner_queue
+from tests.transports.helpers import Blob
 from tests.transports.pgmq_database import close_client, pgmq_client, pgmq_database
 
 pytestmark = pytest.mark.services
@@ -112,6 +115,21 @@ async def test_a_broadcast_is_delivered_here_at_once_and_reaches_the_other_runne
     assert [m.n for m in here.messages if isinstance(m, Probe)] == [1]
     assert first.queue_name is not None
     assert await sent_to(database, first.queue_name) == 0  # its own copy is never written
+
+
+async def test_a_message_too_large_is_refused_naming_postgresql_and_nothing_is_sent(
+    make_bus: Callable[..., PgmqBus], database: str
+) -> None:
+    sender = make_bus("sender")
+    recorded = EnvelopeCapture(sender)
+    await sender.start()
+    with pytest.raises(MessageTooLargeError) as refused:
+        await sender.send(Blob(source="x", data="x" * MAX_ENVELOPE_BYTES))
+    text = str(refused.value)
+    assert "too large to send over PostgreSQL:" in text and "Redis" not in text.split(";")[0]
+    await sender.drain()
+    assert not recorded.of_type(Blob)
+    assert sender.transport_stats.published == 0
 
 
 async def test_the_reader_is_woken_by_pgmqs_notification_not_by_polling(
