@@ -5,12 +5,12 @@ A message is a dataclass. Its priority class is its base: :class:`BusDataMessage
 :class:`BusLocalMessage` marks a message that never leaves its runner.
 
 pipebus adds types of its own, at the end of this module:
-``BusWorkerStoppedMessage`` (a worker stopped; registries forget it) and three
+``BusWorkerStoppedMessage`` (a worker stopped; registries forget it) and
 record-only events that are written to the event log but never delivered:
-``BusHandlerErrorMessage``, ``BusJobGroupFinishedMessage`` and
-``BusLoopBlockedMessage``. Runners on a network transport (Redis) also exchange
-heartbeats and goodbyes, and record what their transport could not decode and when
-it was cut off.
+``BusHandlerErrorMessage``, ``BusJobGroupFinishedMessage``, ``BusLoopBlockedMessage``
+and live tracing's ``BusTracingStartedMessage``. Runners on a network transport
+(Redis) also exchange heartbeats and goodbyes, and record what their transport could
+not decode and when it was cut off.
 
 Every subclass registers with the codec's catalog when it is defined, under its class
 name or the ``wire_name`` it gives (``class Hello(BusDataMessage, wire_name="app.Hello")``).
@@ -380,6 +380,20 @@ class BusLoopBlockedMessage(BusSystemMessage, BusRecordOnly):
     message_id: str | None = None
     blocked_in: str | None = None
     traceback: str = ""
+
+
+@dataclass
+class BusTracingStartedMessage(BusSystemMessage, BusRecordOnly):
+    """(pipebus, record-only) A runner traces this session live; ``source`` is the runner.
+
+    An export of the session gives the spans this runner reported the same resource
+    (``service.name`` and the rest) as live tracing did.
+
+    Attributes:
+        resource: The tracer provider's resource attributes.
+    """
+
+    resource: dict[str, Any]
 
 
 JOB_MESSAGE_TYPES: tuple[type[BusMessage], ...] = (

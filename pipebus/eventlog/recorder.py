@@ -37,6 +37,7 @@ from pipebus.bus.base import WorkerBus
 from pipebus.bus.context import ActiveDelivery
 from pipebus.core.envelope import Envelope
 from pipebus.core.errors import EventLogError
+from pipebus.core.ids import delivery_span_id, name_key
 from pipebus.eventlog.committer import Committer, resolve
 from pipebus.eventlog.rows import recordable_row
 from pipebus.eventlog.store import EventLog
@@ -63,8 +64,10 @@ class Recorder:
         buffer_size: Envelopes held before senders must wait.
         strict: Deliver a sent message only once its event is committed, and make its
             ``send()`` raise (undelivered) if it cannot be.
-        record_deliveries: ``"errors"`` (failed handlers only, as events) or ``"all"``
-            (also every delivery's timing, in the ``deliveries`` table).
+        record_deliveries: ``"all"`` (every delivery's timing and outcome, in the
+            ``deliveries`` table: what an export needs to rebuild the spans live tracing
+            reported) or ``"errors"`` (failed handlers only, as events; the default:
+            :meth:`record_every_delivery` switches to ``"all"`` once recording runs).
         snapshot_every: Events between two snapshots of the projections.
         state: Gives the live projections' state (registry, jobs) after a given
             event; snapshots are taken from it, so recording never folds twice.
@@ -117,6 +120,8 @@ class Recorder:
         self._tasks: list[asyncio.Task[None]] = []
         self._seq = 0
         self._pending: list[tuple[int, Envelope]] = []
+        self._deliveries: list[tuple[ActiveDelivery, int, BaseException | None]] = []
+        self._subscriber_keys: dict[str, int] = {}
         self._encoding = False
         self._wake = asyncio.Event()
         self._hurry = asyncio.Event()
@@ -181,6 +186,13 @@ class Recorder:
             loop.create_task(committer.run(self._encoder_idle), name=f"{name}:commit"),
         ]
 
+    def record_every_delivery(self) -> None:
+        """Keep every delivery's timing from now on (``record_deliveries="all"``)."""
+        if not self._record_all:
+            self._record_all = True
+            if self._bus is not None:
+                self._bus.add_delivery_tap(self)
+
     async def flush(self) -> None:
         """Wait until everything recorded so far is committed (or counted as lost)."""
         committer = self._committer
@@ -238,9 +250,13 @@ class Recorder:
     def on_delivery(
         self, delivery: ActiveDelivery, end_ns: int, error: BaseException | None
     ) -> None:
-        """Keep a delivery's timing (with ``record_deliveries="all"``)."""
-        if self._committer is not None:
-            self._committer.add_delivery(DeliveryRecord.of(delivery, end_ns, error))
+        """Keep a delivery's timing (with ``record_deliveries="all"``).
+
+        Only kept here: the encoder makes its record, off the handler's path.
+        """
+        self._deliveries.append((delivery, end_ns, error))
+        if not self._wake.is_set():
+            self._wake.set()
 
     # --- the gate -------------------------------------------------------------------------
 
@@ -287,14 +303,39 @@ class Recorder:
     # --- the encoder --------------------------------------------------------------------
 
     def _encoder_idle(self) -> bool:
-        return not self._pending and not self._encoding
+        return not self._pending and not self._deliveries and not self._encoding
+
+    def _delivery_records(self) -> None:
+        """Hand the deliveries finished so far to the committer, as records."""
+        finished, self._deliveries = self._deliveries, []
+        keys = self._subscriber_keys
+        add = self._committer.add_delivery if self._committer is not None else None
+        if add is None:
+            return
+        for delivery, end_ns, error in finished:
+            subscriber = delivery.subscriber
+            key = keys.get(subscriber)
+            if key is None:
+                key = keys[subscriber] = name_key(subscriber)
+            envelope = delivery.envelope
+            add(
+                DeliveryRecord(
+                    envelope.message_id,
+                    subscriber,
+                    delivery_span_id(envelope.span_id, key),
+                    delivery.start_ns,
+                    end_ns,
+                    type(error).__name__ if error is not None else None,
+                    str(error) if error is not None else None,
+                )
+            )
 
     async def _encode_loop(self) -> None:
         committer = self._committer
         assert committer is not None
         session_id = self.session_id
         while True:
-            if not self._pending:
+            if not self._pending and not self._deliveries:
                 committer.wake()  # it may be waiting to tell a flush that all is done
                 if self._stopping:
                     return
@@ -310,7 +351,10 @@ class Recorder:
                     await asyncio.sleep(0)  # let the bus run between chunks
                 chunk = envelopes[start : start + ENCODE_CHUNK]
                 committer.submit([recordable_row(env, session_id, seq) for seq, env in chunk])
+                if self._deliveries:
+                    self._delivery_records()
                 await committer.room(self._capacity)
+            self._delivery_records()
             self._encoding = False
 
     async def _gather(self) -> None:

@@ -44,11 +44,15 @@ def event_of_envelope(envelope: Envelope) -> TraceEvent:
         envelope.remote,
         delivery_of(kind) is Delivery.RECORD,
         _fields(message, wanted) if wanted else {},
+        envelope.runner,
     )
 
 
-def event_of_stored(event: StoredEvent) -> TraceEvent:
+def event_of_stored(event: StoredEvent, remote: bool | None = None) -> TraceEvent:
     """The trace event of a recorded event (its message decoded only when needed).
+
+    ``remote`` overrides the event's own flag (an export of a session several runners
+    recorded: a message is remote only if its sender recorded nothing there).
 
     Raises:
         DecodeError: If a message whose fields tracing reads does not decode.
@@ -67,9 +71,10 @@ def event_of_stored(event: StoredEvent) -> TraceEvent:
         int(event.span_id, 16),
         int(event.parent_span_id, 16) if event.parent_span_id else 0,
         event.causation_id,
-        event.remote,
+        event.remote if remote is None else remote,
         _is_record_only(event.type),
         _fields(event.message, wanted) if wanted else {},
+        event.runner,
     )
 
 

@@ -1,8 +1,9 @@
 """Exporting a recorded session's spans: to an OTLP collector, or to an OTLP JSON file.
 
 The spans carry the recorded timestamps, trace ids, span ids and parents, so a
-session recorded with live tracing off (or sampled out) becomes its full trace. The
-log is only read.
+session recorded with live tracing off (or sampled out) becomes its full trace. Each
+span comes with the resource its runner traced with live (recorded in the session),
+else the resource of this process's settings. The log is only read.
 """
 
 from __future__ import annotations
@@ -10,20 +11,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
 
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from pipebus.core.errors import TracingError
 from pipebus.eventlog.store import EventLog
-from pipebus.tracing.otel import readable_spans
+from pipebus.tracing.otel import readable_span
 from pipebus.tracing.otlp_json import export_request
-from pipebus.tracing.recorded import recorded_spans
+from pipebus.tracing.recorded import Runners, recorded_spans, session_runners
 from pipebus.tracing.records import SpanRecord
+from pipebus.tracing.setup import service_resource
 
 BATCH = 512
 """Spans per export request."""
@@ -64,8 +65,9 @@ async def export_session(
         exporter: An OpenTelemetry span exporter (OTLP, say); it is not shut down.
         json_file: A text file to write OTLP JSON lines to.
         links: Make deliveries roots linked to their sends.
-        service_name: The spans' ``service.name`` (default: ``OTEL_SERVICE_NAME``,
-            else ``"pipebus"``, as live tracing).
+        service_name: The spans' ``service.name``, for all of them (default: the
+            resource each span's runner traced with live, if it did; else
+            ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``, else ``"pipebus"``).
         progress: Called with ``(events read, events in the session)``.
 
     Raises:
@@ -76,8 +78,8 @@ async def export_session(
     if exporter is None and json_file is None:
         raise ValueError("give an exporter, a JSON file, or both")
     info = await log.session(session)
-    name = service_name or os.environ.get("OTEL_SERVICE_NAME") or "pipebus"
-    resource = Resource.create({SERVICE_NAME: name})
+    runners = await session_runners(log, info.id)
+    resource = _Resources(runners, service_name)
     sent = 0
     traces: set[int] = set()
     pending: list[SpanRecord] = []
@@ -89,7 +91,8 @@ async def export_session(
         if progress is not None:
             progress(done, total)
 
-    async for spans in recorded_spans(log, info.id, links=links, progress=counted):
+    spans_of = recorded_spans(log, info.id, links=links, progress=counted, runners=runners)
+    async for spans in spans_of:
         pending.extend(spans)
         while len(pending) >= BATCH:
             batch, pending = pending[:BATCH], pending[BATCH:]
@@ -101,22 +104,48 @@ async def export_session(
     return ExportResult(info.id, events, sent, len(traces))
 
 
+class _Resources:
+    """The resource of each span: its runner's live one, else this process's settings."""
+
+    def __init__(self, runners: Runners, service_name: str | None) -> None:
+        self._default = service_resource(service_name)
+        self._forced = service_name is not None
+        self._of: dict[str, Resource] = {
+            runner: Resource(attributes)  # type: ignore[arg-type]  # as recorded from one
+            for runner, attributes in runners.resources.items()
+        }
+        if len(self._of) == 1:  # one traced runner: its resource for spans of no runner too
+            [self._default] = self._of.values()
+
+    def __call__(self, record: SpanRecord) -> Resource:
+        if self._forced:
+            return self._default
+        return self._of.get(record.runner, self._default)
+
+
 async def _send(
     batch: list[SpanRecord],
     exporter: SpanExporter | None,
     json_file: IO[str] | None,
-    resource: Resource,
+    resource: Callable[[SpanRecord], Resource],
     sent_before: int,
 ) -> int:
     if json_file is not None:
-        request = export_request(batch, dict(resource.attributes))
-        json_file.write(json.dumps(request, separators=(",", ":")) + "\n")
+        groups: dict[int, tuple[Resource, list[SpanRecord]]] = {}
+        for record in batch:
+            of = resource(record)
+            groups.setdefault(id(of), (of, []))[1].append(record)
+        for of, records in groups.values():
+            request = export_request(records, dict(of.attributes))
+            json_file.write(json.dumps(request, separators=(",", ":")) + "\n")
     if exporter is not None:
-        spans = readable_spans(batch, resource)
+        spans = [readable_span(record, resource(record)) for record in batch]
         with _ExporterLog() as log:
             result = await asyncio.to_thread(exporter.export, spans)
         if result is not SpanExportResult.SUCCESS:
             why = log.last or "the exporter gave no reason"
+            if log.first is not None and log.first != log.last:
+                why = f"{why}; first: {log.first}"
             raise TracingError(
                 f"the collector did not take the spans ({why}); "
                 f"{sent_before} spans had been sent before"
@@ -125,19 +154,29 @@ async def _send(
 
 
 class _ExporterLog(logging.Handler):
-    """Keeps the last warning or error OpenTelemetry's exporters log while it is entered."""
+    """Takes what OpenTelemetry's exporters log while it is entered.
+
+    The first and last warning or error make the one error an export raises, instead
+    of the lines the SDK logs on each retry (its records go no further meanwhile).
+    """
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
+        self.first: str | None = None
         self.last: str | None = None
         self._logger = logging.getLogger("opentelemetry.exporter")
+        self._propagate = True
 
     def emit(self, record: logging.LogRecord) -> None:
         self.last = record.getMessage()
+        if self.first is None:
+            self.first = self.last
 
     def __enter__(self) -> _ExporterLog:
         self._logger.addHandler(self)
+        self._propagate, self._logger.propagate = self._logger.propagate, False
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._logger.removeHandler(self)
+        self._logger.propagate = self._propagate

@@ -186,4 +186,5 @@ def _job_span(event: TraceEvent, span_id: int, name: str) -> SpanRecord:
         event.time_ns,
         event.time_ns,
         attributes,
+        runner=event.runner,
     )

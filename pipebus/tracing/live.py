@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipebus.bus.context import ActiveDelivery, current_delivery
 from pipebus.core.envelope import Envelope
+from pipebus.core.messages import BusTracingStartedMessage
 from pipebus.core.routing import Delivery, delivery_of
 from pipebus.tracing import semconv as sc
 from pipebus.tracing.bridge import OpenTelemetryBridge
@@ -67,6 +68,11 @@ class TracingStats:
     dropped: int
     failed: int
     lost: int
+
+
+def _plain(value: Any) -> Any:
+    """A resource attribute value as the codec writes it (a sequence as a list)."""
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 class LiveTracer:
@@ -133,6 +139,10 @@ class LiveTracer:
     async def start(self, bus: WorkerBus) -> None:
         """Trace ``bus`` from now on: its taps, its delivery tap, its trace bridge."""
         self._builder = SpanBuilder(deliveries_timed=True, links=self._links)
+        # Recorded (before this tap sees anything): an export of the session gives the
+        # spans this runner reports the resource they had live.
+        resource = {key: _plain(value) for key, value in self.sink.resource.attributes.items()}
+        bus.record(BusTracingStartedMessage(source=bus.runner_name, resource=resource))
         self._bus = bus
         self._session = bus.session_id
         self._stopping = False

@@ -116,6 +116,11 @@ class SpanSink:
         self.exported = 0
 
     @property
+    def resource(self) -> Resource:
+        """The provider's resource: what every span it exports is from."""
+        return self._resource
+
+    @property
     def bulk(self) -> tuple[BulkSpanProcessor, ...]:
         """The batch processors taking span records (all of the provider's, or none)."""
         return self._bulk
@@ -192,8 +197,3 @@ def _limited(record: SpanRecord, limits: SpanLimits) -> SpanRecord:
     )
     links = record.links if limits.max_links is None else record.links[: limits.max_links]
     return replace(record, attributes=dict(attributes), events=events, links=links)
-
-
-def readable_spans(records: Sequence[SpanRecord], resource: Resource) -> list[ReadableSpan]:
-    """SDK spans of span records, for an exporter."""
-    return [readable_span(record, resource) for record in records]

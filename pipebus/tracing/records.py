@@ -20,7 +20,8 @@ class SpanRecord:
 
     ``parent_span_id`` is 0 for a root; ``parent_remote`` says the parent is another
     process's span; ``error`` the status description of a failed span (None: status
-    unset); ``events`` are ``(name, time_ns, attributes)``.
+    unset); ``events`` are ``(name, time_ns, attributes)``; ``runner`` the runner that
+    reports the span live (an export gives the span that runner's resource).
     """
 
     trace_id: int
@@ -35,6 +36,7 @@ class SpanRecord:
     links: tuple[tuple[int, int], ...] = ()
     events: tuple[tuple[str, int, dict[str, Any]], ...] = ()
     parent_remote: bool = False
+    runner: str = ""
 
 
 @dataclass(slots=True)
@@ -43,7 +45,7 @@ class TraceEvent:
 
     ``fields`` holds the few message fields the builder reads (see
     :data:`FIELDS_READ`); ``remote`` marks a message another runner sent (its send
-    span is that runner's to report).
+    span is that runner's to report); ``runner`` is the runner that sent it.
     """
 
     type: str
@@ -61,6 +63,7 @@ class TraceEvent:
     remote: bool = False
     record_only: bool = False
     fields: dict[str, Any] = field(default_factory=dict)
+    runner: str = ""
 
 
 FIELDS_READ: dict[str, tuple[str, ...]] = {

@@ -34,9 +34,9 @@ KEPT_SENDS = 100_000
 """Sends remembered for the deliveries still to come (live: handlers still running)."""
 
 
-_Send = tuple[int, int, str, str | None, str | None, int, str, str, str, bool]
+_Send = tuple[int, int, str, str | None, str | None, int, str, str, str, bool, str]
 """A remembered send: trace id, span id, type, target, job id, time, source, priority,
-session, remote.
+session, remote, runner.
 
 A plain tuple of atomic values, so that the garbage collector stops tracking it after
 its first collection: a live tracer remembers up to ``kept_sends`` of them, and as
@@ -53,6 +53,7 @@ _SOURCE: Final = 6
 _PRIORITY: Final = 7
 _SESSION: Final = 8
 _REMOTE: Final = 9
+_RUNNER: Final = 10
 
 
 _SEND_NAMES: dict[str, str] = {}
@@ -139,12 +140,18 @@ class SpanBuilder:
         end_ns: int,
         error_type: str | None = None,
         error: str | None = None,
+        runner: str | None = None,
     ) -> None:
-        """Feed one timed delivery of a message to a subscriber (after its send)."""
+        """Feed one timed delivery of a message to a subscriber (after its send).
+
+        ``runner`` is the runner that delivered it, when known (an export): its parent,
+        the send, is remote if another runner sent the message. Otherwise (live) the
+        parent is remote if the message came from another runner.
+        """
         send = self._sends.get(message_id)
         if send is None:  # sampled out, or sent before the trace started
             return
-        span = self._consumer_span(send, message_id, subscriber, start_ns, end_ns)
+        span = self._consumer_span(send, message_id, subscriber, start_ns, end_ns, runner)
         failed = self._errors.pop((message_id, subscriber), None) if self._errors else None
         if failed is not None:
             fail(span, failed)
@@ -163,7 +170,9 @@ class SpanBuilder:
             send = self._sends.get(message_id)
             if send is not None:
                 start = failed.time_ns - int(failed.fields.get("duration_ns") or 0)
-                span = self._consumer_span(send, message_id, subscriber, start, failed.time_ns)
+                span = self._consumer_span(
+                    send, message_id, subscriber, start, failed.time_ns, failed.runner
+                )
                 fail(span, failed)
                 self._out.append(span)
         self._errors.clear()
@@ -188,6 +197,7 @@ class SpanBuilder:
             event.priority,
             event.session_id,
             event.remote,
+            event.runner,
         )
         if len(sends) > self._kept:
             message_id, send = sends.popitem(last=False)
@@ -224,10 +234,17 @@ class SpanBuilder:
             event.time_ns,
             event.time_ns,
             attributes,
+            runner=event.runner,
         )
 
     def _consumer_span(
-        self, send: _Send, message_id: str, subscriber: str, start_ns: int, end_ns: int
+        self,
+        send: _Send,
+        message_id: str,
+        subscriber: str,
+        start_ns: int,
+        end_ns: int,
+        runner: str | None = None,
     ) -> SpanRecord:
         span_id = delivery_span_id(send[_SPAN], name_key(subscriber))
         if not self._timed:  # only inference asks which deliveries have spans
@@ -264,7 +281,9 @@ class SpanBuilder:
             max(end_ns, start_ns),
             attributes,
             links=links,
-            parent_remote=send[_REMOTE] and not self._links,
+            parent_remote=(send[_REMOTE] if runner is None else send[_RUNNER] != runner)
+            and not self._links,
+            runner=runner or "",
         )
 
     def _deliver(self, send: _Send, span: SpanRecord, subscriber: str) -> None:
@@ -302,7 +321,9 @@ class SpanBuilder:
         cause = self._sends.get(message_id)
         if cause is None or delivery_span_id(cause[_SPAN], name_key(child.source)) != parent:
             return  # its parent is not a delivery of its cause (an application's span)
-        span = self._consumer_span(cause, message_id, child.source, cause[_TIME], last_ns)
+        span = self._consumer_span(
+            cause, message_id, child.source, cause[_TIME], last_ns, child.runner
+        )
         span.attributes[sc.PIPEBUS_TIMING] = "inferred"
         failed = self._errors.pop((message_id, child.source), None)
         if failed is not None:

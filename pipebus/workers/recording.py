@@ -40,7 +40,8 @@ class SessionRecording:
         name: A name for the sessions, shown by tools.
         durability: ``"batch"``, ``"full"`` or ``"sync"``.
         strict: Fail sends (and ``run()``) when the log cannot be written.
-        record_deliveries: ``"errors"`` or ``"all"``.
+        record_deliveries: ``"errors"`` or ``"all"``; None: ``"all"`` once the runner
+            says it traces live (:meth:`traced`), else ``"errors"``.
         snapshot_every: Events between snapshots.
         buffer_size: Events buffered before senders wait.
     """
@@ -52,7 +53,7 @@ class SessionRecording:
         name: str | None,
         durability: Durability,
         strict: bool,
-        record_deliveries: Literal["errors", "all"],
+        record_deliveries: Literal["errors", "all"] | None,
         snapshot_every: int,
         buffer_size: int,
     ) -> None:
@@ -60,7 +61,7 @@ class SessionRecording:
         self._name = name
         self._durability: Durability = durability
         self._strict = strict
-        self._record_deliveries: Literal["errors", "all"] = record_deliveries
+        self._record_deliveries = record_deliveries
         self._snapshot_every = snapshot_every
         self._buffer_size = buffer_size
         self._owned: EventLog | None = None
@@ -100,7 +101,7 @@ class SessionRecording:
                 durability=self._durability,
                 buffer_size=self._buffer_size,
                 strict=self._strict,
-                record_deliveries=self._record_deliveries,
+                record_deliveries=self._record_deliveries or "errors",
                 snapshot_every=self._snapshot_every,
                 state=lambda seq: SessionState(runner.registry.state, runner.jobs.state, seq),
             )
@@ -112,6 +113,14 @@ class SessionRecording:
             logger.error("runner %s: not recording this session: %s", runner.name, exc)
             return
         self.recorder = recorder
+
+    def traced(self) -> None:
+        """The runner traces this session live: with the default, keep every delivery.
+
+        An export of the session then rebuilds exactly the spans that went live.
+        """
+        if self._record_deliveries is None and self.recorder is not None:
+            self.recorder.record_every_delivery()
 
     async def end(self, status: str) -> None:
         """Flush the session, mark it ``status`` and close the log if the runner opened it."""

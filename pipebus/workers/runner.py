@@ -75,9 +75,11 @@ class WorkerRunner(EventSource, BusSubscriber):
         durability: ``"batch"`` (default), ``"full"`` or ``"sync"``: see the README.
         strict: Deliver a sent message only once its event is committed; a send whose
             event cannot be stored raises ``EventLogError``, undelivered.
-        record_deliveries: ``"all"`` (default): every delivery's timing and outcome,
-            so that an export rebuilds the spans live tracing reported; ``"errors"``:
-            failed deliveries only (cheaper; an export infers the others).
+        record_deliveries: ``"all"``: every delivery's timing and outcome, so that an
+            export rebuilds exactly the spans live tracing reported; ``"errors"``:
+            failed deliveries only (about half the recording cost on a busy bus; an
+            export infers the others). Default (None): ``"all"`` when the runner
+            traces live, ``"errors"`` when it does not.
         snapshot_every: Events between snapshots of the registry and jobs (default 1000).
         log_buffer: Events the recorder buffers before senders wait (default 5,000; more
             for a distant PostgreSQL, whose commits take longer).
@@ -118,7 +120,7 @@ class WorkerRunner(EventSource, BusSubscriber):
         session_id: str | None = None,
         durability: Durability = "batch",
         strict: bool = False,
-        record_deliveries: Literal["errors", "all"] = "all",
+        record_deliveries: Literal["errors", "all"] | None = None,
         snapshot_every: int = 1000,
         log_buffer: int = 5_000,
         tracing: bool | TracingSettings | None = None,
@@ -312,6 +314,8 @@ class WorkerRunner(EventSource, BusSubscriber):
         try:
             await self._recording.begin(self)
             await self._tracing.begin(self.bus)
+            if self._tracing.tracer is not None:
+                self._recording.traced()
             await self.bus.subscribe(self)
             await self.bus.start()
             if self._watchdog is not None:

@@ -177,6 +177,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "float": FLOATS,
     "float | None": st.none() | FLOATS,
     "dict[str, Any] | None": st.none() | PAYLOADS,
+    "dict[str, Any]": PAYLOADS,
     "JobStatus": st.sampled_from(JobStatus),
     "Frame": frames(),
     "FrameDirection": st.sampled_from(FrameDirection),

@@ -57,6 +57,7 @@ from pipebus.core.messages import (
     BusLoopBlockedMessage,
     BusRunnerHeartbeatMessage,
     BusRunnerLeftMessage,
+    BusTracingStartedMessage,
     BusTransportGapMessage,
     BusWorkerStoppedMessage,
 )
@@ -186,6 +187,7 @@ SAMPLES: list[BusMessage] = [
     BusDecodeErrorMessage(source="r", kind="not_json", error="x", size=3, channel="c"),
     BusTransportGapMessage(source="r", channel="c", seconds=1.5, error="gone", replayed=True),
     BusLoopBlockedMessage(source="r", blocked_ms=2004.5, threshold_ms=100.0, handler="W.run"),
+    BusTracingStartedMessage(source="r", resource={"service.name": "s", "n": 1}),
 ]
 
 

@@ -25,12 +25,14 @@ pytestmark = pytest.mark.services
 class PgmqRunnerProcess(RunnerProcess):
     """One ``tests.integration.pgmq_runner`` process."""
 
-    def __init__(self, name: str, channel: str, database: str, workers: str) -> None:
+    def __init__(
+        self, name: str, channel: str, database: str, workers: str, heartbeat: tuple[str, str]
+    ) -> None:
         super().__init__(name, channel, database)
         self._command = [
             sys.executable, "-m", "tests.integration.pgmq_runner", "--name", name,
             "--channel", channel, "--database", database, "--workers", workers,
-            "--heartbeat", "0.2", "1.0",
+            "--heartbeat", *heartbeat,
         ]  # fmt: skip
 
 
@@ -55,10 +57,22 @@ async def client(database: str) -> AsyncIterator[Any]:
     await close_client(made)
 
 
+BUS_DEFAULT_HEARTBEAT = ("2.0", "10.0")
+"""PgmqBus's own heartbeat interval and timeout: a loaded machine never loses a peer."""
+
+FAST_HEARTBEAT = ("0.2", "1.0")
+"""For the test that waits for a killed runner to be found lost."""
+
+
 async def spawn(
-    processes: list[PgmqRunnerProcess], name: str, channel: str, database: str, workers: str
+    processes: list[PgmqRunnerProcess],
+    name: str,
+    channel: str,
+    database: str,
+    workers: str,
+    heartbeat: tuple[str, str] = BUS_DEFAULT_HEARTBEAT,
 ) -> PgmqRunnerProcess:
-    process = PgmqRunnerProcess(name, channel, database, workers)
+    process = PgmqRunnerProcess(name, channel, database, workers, heartbeat)
     processes.append(process)
     await process.start(timeout=30)
     return process
@@ -102,7 +116,7 @@ async def test_a_sigkilled_runner_reads_its_queue_again_when_it_comes_back(
     """What the killed runner had not read is read when it comes back under its name, and
     what it had read without acknowledging is visible again at once (not after its 30 s)."""
     channel = f"kill:{secrets.token_hex(4)}"
-    victim = await spawn(processes, "victim", channel, database, "counter")
+    victim = await spawn(processes, "victim", channel, database, "counter", FAST_HEARTBEAT)
     asker = BaseWorker("asker")
     runner = WorkerRunner(
         name="driver",

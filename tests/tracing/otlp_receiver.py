@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
-from opentelemetry.proto.trace.v1.trace_pb2 import Status
+from opentelemetry.proto.trace.v1.trace_pb2 import SpanFlags, Status
 
 from tests.tracing.trees import Span
 
@@ -56,8 +56,9 @@ class Receiver:
                 self.resources.append(resource)
                 if "service.name" in resource:
                     self.services.add(str(resource["service.name"]))
+                attributes = tuple(sorted(resource.items()))
                 for scope_spans in resource_spans.scope_spans:
-                    self.spans.extend(_span(span) for span in scope_spans.spans)
+                    self.spans.extend(_span(span, attributes) for span in scope_spans.spans)
 
 
 def _value(value: object) -> object:
@@ -67,7 +68,7 @@ def _value(value: object) -> object:
     return getattr(value, kind)
 
 
-def _span(span: ProtoSpan) -> Span:
+def _span(span: ProtoSpan, resource: tuple[tuple[str, object], ...]) -> Span:
     return Span(
         int.from_bytes(span.trace_id, "big"),
         int.from_bytes(span.span_id, "big"),
@@ -79,6 +80,9 @@ def _span(span: ProtoSpan) -> Span:
         span.end_time_unix_nano,
         {attribute.key: _value(attribute.value) for attribute in span.attributes},
         tuple(event.name for event in span.events),
+        span.status.message,
+        resource,
+        bool(span.flags & SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK),
     )
 
 

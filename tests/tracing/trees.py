@@ -21,6 +21,9 @@ class Span:
     end_ns: int
     attributes: dict[str, Any]
     events: tuple[str, ...] = ()
+    status: str = ""
+    resource: tuple[tuple[str, Any], ...] = ()
+    parent_remote: bool = False
 
 
 def of_sdk(spans: Iterable[Any]) -> list[Span]:
@@ -37,6 +40,9 @@ def of_sdk(spans: Iterable[Any]) -> list[Span]:
             span.end_time,
             dict(span.attributes),
             tuple(event.name for event in span.events),
+            span.status.description or "",
+            tuple(sorted(span.resource.attributes.items())),
+            bool(span.parent is not None and span.parent.is_remote),
         )
         for span in spans
     ]
