@@ -16,6 +16,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from inspector.data import SessionData, open_log
 from inspector.keys import KEYS, shown
+from inspector.screens.compare import CompareScreen
 from inspector.screens.main import MainScreen
 from inspector.screens.sessions import SessionsScreen
 from pipebus.core.errors import PipebusError
@@ -78,11 +79,21 @@ class InspectorApp(App[None]):
     COMMANDS = App.COMMANDS | {ActionCommands}
 
     def __init__(
-        self, location: str | Path | None = None, session: str | None = None, *, poll: float = 0.25
+        self,
+        location: str | Path | None = None,
+        session: str | None = None,
+        *,
+        poll: float = 0.25,
+        compare: str | None = None,
+        compare_log: str | Path | None = None,
     ) -> None:
         super().__init__()
         self.location = location
         self.session = session
+        self.compare = compare
+        self.compare_log = compare_log
+        self.other_logs: list[EventLog] = []
+        """Logs opened for a side-by-side session of another log (closed on unmount)."""
         self.poll = poll
         self.event_log: EventLog | None = None
         self.data: SessionData | None = None
@@ -101,12 +112,17 @@ class InspectorApp(App[None]):
         if self.session is None:
             await self.push_screen(SessionsScreen(self.event_log))
         else:
-            await self.open_session(self.session)
+            if self.compare is not None:
+                await self.open_compare(self.session, self.compare, self.compare_log)
+            else:
+                await self.open_session(self.session)
 
     async def on_unmount(self) -> None:
         """Close the log; the collector's settings are put back."""
         if self.event_log is not None:
             await self.event_log.close()
+        for log in self.other_logs:
+            await log.close()
         gc.set_threshold(*self._gc_thresholds)
         gc.unfreeze()
 
@@ -135,6 +151,27 @@ class InspectorApp(App[None]):
             return
         await self.push_screen(MainScreen(self.data, poll=self.poll))
 
+    async def open_compare(
+        self, session: str, other: str, other_log: str | Path | None = None
+    ) -> None:
+        """Open ``session`` and ``other`` (of ``other_log``, else this log) side by side."""
+        assert self.event_log is not None
+        try:
+            log = self.event_log
+            if other_log is not None and str(other_log) != str(self.location):
+                log = await open_log(other_log)
+                self.other_logs.append(log)
+            a = await SessionData.open(self.event_log, session)
+            b = await SessionData.open(log, other)
+        except PipebusError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        await self.push_screen(CompareScreen(a, b))
+
+    async def on_sessions_screen_compare(self, message: SessionsScreen.Compare) -> None:
+        """Two sessions were marked on the sessions screen."""
+        await self.open_compare(message.a, message.b)
+
     async def on_sessions_screen_chosen(self, message: SessionsScreen.Chosen) -> None:
         """A session was picked on the sessions screen."""
         await self.open_session(message.session_id)
@@ -148,6 +185,12 @@ class InspectorApp(App[None]):
             await self.switch_screen(SessionsScreen(self.event_log))
 
 
-def run(location: str | Path | None = None, session: str | None = None) -> None:
+def run(
+    location: str | Path | None = None,
+    session: str | None = None,
+    *,
+    compare: str | None = None,
+    compare_log: str | Path | None = None,
+) -> None:
     """Run the inspector in the terminal until it quits."""
-    InspectorApp(location, session).run()
+    InspectorApp(location, session, compare=compare, compare_log=compare_log).run()

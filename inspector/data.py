@@ -15,7 +15,7 @@ import json
 import time
 from array import array
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from pipebus.eventlog.rows import SessionInfo, StoredEvent
 from pipebus.eventlog.store import EventLog
 from pipebus.projections import SessionState, fold
 from pipebus.projections.views import StateChanges, changes
+from pipebus.replay.compare import Comparison, compare_sessions
 from pipebus.replay.session import FOLDED_TYPES, SessionReplay
 from pipebus.tracing.events import event_of_stored
 from pipebus.tracing.records import SpanRecord
@@ -43,6 +44,12 @@ FOLDED = frozenset(FOLDED_TYPES)
 
 TRACE_WINDOW = 5_000
 """Steps searched on each side of a message for the rest of its trace."""
+
+SEARCH_PART = 100_000
+"""Steps a payload search reads at a time (it reports its progress after each part)."""
+
+Progress = Callable[[int, int], None]
+"""Told how far a search got: steps searched, of how many."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +99,8 @@ class AtCursor:
     changes: StateChanges
     cause: StoredEvent | None
     effects: list[StoredEvent]
+    before: SessionState | None = None
+    """The state before the step (what the state panel's diff compares ``state`` with)."""
 
 
 async def list_sessions(log: EventLog) -> list[SessionRow]:
@@ -219,8 +228,9 @@ class SessionData:
     async def at_cursor(self, step: int) -> AtCursor:
         """The event at ``step``, the state after it, what it changed, its cause and effects."""
         message = await self.message_at(step)
-        state, changed = await self.state_after(message.event)
-        return AtCursor(step, message.event, state, changed, message.cause, message.effects)
+        before, state, changed = await self.state_around(message.event)
+        event = message.event
+        return AtCursor(step, event, state, changed, message.cause, message.effects, before)
 
     async def message_at(self, step: int) -> MessageAt:
         """The event at ``step`` with its cause and effects (read at once, on two connections)."""
@@ -232,10 +242,17 @@ class SessionData:
 
     async def state_after(self, event: StoredEvent) -> tuple[SessionState, StateChanges]:
         """The registry and jobs after ``event``, and what it changed in them."""
+        _, state, changed = await self.state_around(event)
+        return state, changed
+
+    async def state_around(
+        self, event: StoredEvent
+    ) -> tuple[SessionState, SessionState, StateChanges]:
+        """The registry and jobs before and after ``event``, and what it changed in them."""
         before = await self.replay.state_at(event.seq - 1)
         state = fold([event.envelope()], before) if event.type in FOLDED else before
         state = state._replace(events=event.seq)
-        return state, changes(before, state)
+        return before, state, changes(before, state)
 
     async def effects_of(self, event: StoredEvent) -> list[StoredEvent]:
         """The events the handlers of ``event`` sent, in order."""
@@ -260,11 +277,21 @@ class SessionData:
     # --- searches -----------------------------------------------------------------------
 
     async def rows(
-        self, query: Query | None, *, folded: bool = False, expanded: Iterable[str] = ()
+        self,
+        query: Query | None,
+        *,
+        folded: bool = False,
+        expanded: Iterable[str] = (),
+        progress: Progress | None = None,
     ) -> array[int] | None:
-        """The visible steps under a filter and job folding (None: every step is)."""
+        """The visible steps under a filter and job folding (None: every step is).
+
+        A search of the payloads reports ``progress`` (steps searched, of how many).
+        """
         if query is None and not folded:
             return None
+        if query is not None and not folded and (query.patterns or query.words):
+            return await self._search(query, progress)
         return await self._log.positions(
             self.replay.session_id,
             query.event_filter() if query is not None else None,
@@ -272,9 +299,31 @@ class SessionData:
             whole_jobs=tuple(expanded),
         )
 
-    async def hits(self, query: Query, rows: array[int] | None) -> array[int]:
+    async def _search(self, query: Query, progress: Progress | None) -> array[int]:
+        """Steps ``query`` matches, searched :data:`SEARCH_PART` steps at a time.
+
+        A regex over the payloads is the slow search: done in parts, it tells how far
+        it got, and a cancelled one stops within a part (the log interrupts the query).
+        """
+        found: array[int] = array("q")
+        where, total = query.event_filter(), self.length
+        for start in range(1, total + 1, SEARCH_PART):
+            stop = min(start + SEARCH_PART, total + 1)
+            found += await self._log.positions(
+                self.replay.session_id, where, start=start, stop=stop
+            )
+            if progress is not None:
+                progress(stop - 1, total)
+        return found
+
+    async def hits(
+        self, query: Query, rows: array[int] | None, *, progress: Progress | None = None
+    ) -> array[int]:
         """The steps ``query`` matches among ``rows`` (None: among every step), in order."""
-        found = await self._log.positions(self.replay.session_id, query.event_filter())
+        if query.patterns or query.words:
+            found = await self._search(query, progress)
+        else:
+            found = await self._log.positions(self.replay.session_id, query.event_filter())
         if rows is None:
             return found
         shown = set(rows)
@@ -435,3 +484,13 @@ def _payload_field(payload: str, name: str) -> object:
 async def open_log(location: str | Path | None) -> EventLog:
     """Open the log the inspector reads, read-only: it is never written, created or upgraded."""
     return await EventLog.open(location, read_only=True)
+
+
+async def compare(
+    a: SessionData, b: SessionData, progress: Callable[[int, int], None] | None = None
+) -> Comparison:
+    """Two open sessions aligned message by message (the side-by-side screen's one read).
+
+    ``progress(rows done, rows)`` is called as the second pass goes.
+    """
+    return await compare_sessions(a.replay, b.replay, progress=progress)

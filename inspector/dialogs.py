@@ -15,8 +15,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from inspector.keys import KEYS, WATERFALL_KEYS, Key, bindings, shown
+from inspector.keys import KEYS, STOPS_KEYS, WATERFALL_KEYS, Key, bindings, shown
 from inspector.panels import Line
+from inspector.stops import Recall
 from inspector.waterfall import Window, ordered, waterfall
 from inspector.widgets import Panel
 from pipebus.tracing.records import SpanRecord
@@ -31,14 +32,24 @@ DIALOG_CSS = """
 
 
 class PromptScreen(ModalScreen[str | None]):
-    """Asks for one line of text; dismissed with it (Enter) or None (Escape)."""
+    """Asks for one line of text; dismissed with it (Enter) or None (Escape).
+
+    Up and Down go back and forth through ``history`` (oldest first), as in a shell.
+    """
 
     DEFAULT_CSS = DIALOG_CSS
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "cancel"),
+        Binding("up", "recall(True)", "older", show=False),
+        Binding("down", "recall(False)", "newer", show=False),
+    ]
 
-    def __init__(self, title: str, hint: str = "", value: str = "") -> None:
+    def __init__(
+        self, title: str, hint: str = "", value: str = "", history: Sequence[str] = ()
+    ) -> None:
         super().__init__()
         self._title, self._hint, self._value = title, hint, value
+        self._recall = Recall(history)
 
     def compose(self) -> ComposeResult:
         """A title, the input and a hint."""
@@ -51,6 +62,14 @@ class PromptScreen(ModalScreen[str | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter: done."""
         self.dismiss(event.value)
+
+    def action_recall(self, older: bool) -> None:
+        """Up: an older entry of the history; Down: a newer one (past the newest: as typed)."""
+        prompt = self.query_one("#prompt", Input)
+        found = self._recall.older(prompt.value) if older else self._recall.newer()
+        if found is not None:
+            prompt.value = found
+            prompt.cursor_position = len(found)
 
     def action_cancel(self) -> None:
         """Escape: nothing."""
@@ -256,7 +275,7 @@ def key_lines(keys: Sequence[Key]) -> list[Line]:
 
 def help_lines() -> list[Line]:
     """Every key of the main screen, by section, and the query syntax."""
-    lines = key_lines((*KEYS, *WATERFALL_KEYS))
+    lines = key_lines((*KEYS, *WATERFALL_KEYS, *STOPS_KEYS))
     lines += [
         Line(" "),
         Line("queries (filter, find, breakpoints)", "head"),

@@ -41,6 +41,13 @@ KEYS: tuple[Key, ...] = (
     Key("end,G", "last", "last step (resumes following a live session)", "move"),
     Key("colon", "goto_step", "go to a step", "move", "go to"),
     Key("t", "goto_time", "go to a time (ms since the start, or +/-ms from here)", "move"),
+    Key(
+        "left_square_bracket",
+        "back",
+        "back to where the last jump left (: t g G c x e E n N r R, a span)",
+        "move",
+    ),
+    Key("right_square_bracket", "forward", "forward again (after going back)", "move"),
     Key("c", "cause", "jump to the cause (the message whose handler sent it)", "cause"),
     Key("x", "effects", "pick one of the messages it caused", "cause"),
     Key("s", "spans", "waterfall of its job's spans (or its trace's)", "cause", "spans"),
@@ -52,7 +59,12 @@ KEYS: tuple[Key, ...] = (
     Key("slash", "find", "find: highlight what matches", "search", "find"),
     Key("n", "find_next", "next find match", "search"),
     Key("N", "find_previous", "previous find match", "search"),
-    Key("escape", "clear_find", "clear the find (and leave full screen)", "search"),
+    Key(
+        "escape",
+        "clear_find",
+        "cancel a running filter or find; else clear the find (and leave full screen)",
+        "search",
+    ),
     Key(
         "b",
         "add_breakpoint",
@@ -61,6 +73,12 @@ KEYS: tuple[Key, ...] = (
         "break",
     ),
     Key("B", "clear_breakpoints", "remove every breakpoint", "breakpoints"),
+    Key(
+        "L",
+        "stops",
+        "list breakpoints and filters: turn each on or off, remove it",
+        "breakpoints",
+    ),
     Key(
         "r,f5",
         "continue",
@@ -76,6 +94,13 @@ KEYS: tuple[Key, ...] = (
     Key("2", "full_screen('detail')", "message panel full screen / back", "view"),
     Key("3", "full_screen('workers')", "workers panel full screen / back", "view"),
     Key("4", "full_screen('jobs')", "jobs panel full screen / back", "view"),
+    Key(
+        "d",
+        "state_view",
+        "state panel: this step's diff, then the whole state as a tree, then hidden",
+        "view",
+    ),
+    Key("5", "full_screen('state')", "state panel full screen / back", "view"),
     Key("p", "copy_payload", "copy the payload to the clipboard", "export"),
     Key("X", "export_jsonl", "export a slice of steps as JSONL", "export"),
     Key("T", "export_fixture", "export a worker's slice as a pytest regression fixture", "export"),
@@ -93,10 +118,32 @@ SESSIONS_KEYS: tuple[Key, ...] = (
     Key("home,g", "first", "first (newest) session", "sessions"),
     Key("end,G", "last", "last (oldest) session", "sessions"),
     Key("r", "reload", "read the sessions again", "sessions", "reload"),
+    Key(
+        "m",
+        "mark",
+        "mark the session to compare; a second mark opens the two side by side",
+        "sessions",
+    ),
     Key("question_mark,f1", "help", "this help", "app", "help"),
     Key("q", "app.quit", "quit", "app", "quit"),
 )
 """Every key of the sessions screen."""
+
+COMPARE_KEYS: tuple[Key, ...] = (
+    Key("down,j", "step(1)", "next row (both sessions step)", "side by side", "next"),
+    Key("up,k", "step(-1)", "previous row", "side by side", "prev"),
+    Key("pagedown,ctrl+d", "page(1)", "a page down", "side by side"),
+    Key("pageup,ctrl+u", "page(-1)", "a page up", "side by side"),
+    Key("home,g", "first", "first row", "side by side"),
+    Key("end,G", "last", "last row", "side by side"),
+    Key("n", "divergence(False)", "next divergent row", "side by side", "next diff"),
+    Key("N", "divergence(True)", "previous divergent row", "side by side"),
+    Key("d", "first_divergence", "the first divergence", "side by side", "first diff"),
+    Key("escape,S", "sessions", "back to the sessions", "app"),
+    Key("question_mark,f1", "help", "this help", "app", "help"),
+    Key("q", "app.quit", "quit", "app", "quit"),
+)
+"""Every key of the side-by-side screen (``--compare``, ``m`` twice on the sessions)."""
 
 WATERFALL_KEYS: tuple[Key, ...] = (
     Key("down,j", "pick(1)", "next span", "waterfall (s, w)"),
@@ -112,6 +159,13 @@ WATERFALL_KEYS: tuple[Key, ...] = (
 )
 """Every key of a waterfall (``s``, ``w``)."""
 
+STOPS_KEYS: tuple[Key, ...] = (
+    Key("space,enter", "switch", "turn the breakpoint or filter on or off", "list (L)", "on/off"),
+    Key("delete,backspace,x", "remove", "remove it", "list (L)", "remove"),
+    Key("escape,q", "close", "close", "list (L)", "close"),
+)
+"""Every key of the list of breakpoints and filters (``L``)."""
+
 SHOWN: dict[str, str] = {
     "colon": ":",
     "plus": "+",
@@ -122,6 +176,8 @@ SHOWN: dict[str, str] = {
     "pagedown": "PgDn",
     "pageup": "PgUp",
     "escape": "Esc",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
 }
 
 

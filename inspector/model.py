@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from inspector.jumps import JumpList
 from inspector.query import Query, SteppedEvent
 
-PANELS = ("timeline", "detail", "workers", "jobs")
-"""The panels of the main screen, in the order of their full-screen keys (1 to 4)."""
+PANELS = ("timeline", "detail", "workers", "jobs", "state")
+"""The panels of the main screen, in the order of their full-screen keys (1 to 5)."""
 
 
 @dataclass(slots=True)
@@ -40,6 +41,8 @@ class ViewModel:
         maximized: The panel shown full screen, if any.
         payload_open: Whether a large payload is shown whole.
         note: A one-line message for the status bar (the last action's outcome).
+        state_view: What the state panel shows: ``"diff"``, ``"tree"`` or ``""`` (hidden).
+        jumps: The steps jumps left, to go back and forward to.
     """
 
     length: int = 0
@@ -57,6 +60,8 @@ class ViewModel:
     maximized: str | None = None
     payload_open: bool = False
     note: str = ""
+    state_view: str = ""
+    jumps: JumpList = field(default_factory=JumpList)
 
     # --- rows -------------------------------------------------------------------------
 
@@ -122,13 +127,32 @@ class ViewModel:
         self.following = False
         return self.cursor
 
+    def jump(self, step: int) -> int:
+        """:meth:`go` to ``step``, leaving the step it was on on the jump list."""
+        origin = self.cursor
+        self.go(step)
+        self.jumps.jumped(origin, self.cursor)
+        return self.cursor
+
+    def back(self) -> int | None:
+        """Back to the step the last jump left (None: no jump to go back over)."""
+        return self._go_along(self.jumps.go_back)
+
+    def forward(self) -> int | None:
+        """Forward again to the step :meth:`back` left (None: nowhere forward)."""
+        return self._go_along(self.jumps.go_forward)
+
+    def _go_along(self, shift: Callable[[int], int | None]) -> int | None:
+        target = shift(self.cursor)
+        return None if target is None else self.go(target)
+
     def first(self) -> int:
-        """The cursor to the first row."""
-        return self.go(self.step_at(0))
+        """The cursor to the first row (a jump)."""
+        return self.jump(self.step_at(0))
 
     def last(self) -> int:
-        """The cursor to the last row; a live session is followed again."""
-        step = self.go(self.step_at(self.row_count - 1))
+        """The cursor to the last row (a jump); a live session is followed again."""
+        step = self.jump(self.step_at(self.row_count - 1))
         if self.live:
             self.resume()
         return step

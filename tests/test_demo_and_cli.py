@@ -113,7 +113,9 @@ def test_inspect_opens_the_app_on_the_log_and_session_given(
 
     runner = asyncio.run(run_demo(lambda _line: None))
     opened: list[tuple[object, object]] = []
-    monkeypatch.setattr(inspector.app, "run", lambda log, session: opened.append((log, session)))
+    monkeypatch.setattr(
+        inspector.app, "run", lambda log, session, **_: opened.append((log, session))
+    )
     assert main(["inspect", str(private_event_log), "--session", runner.session_id[:8]]) == 0
     assert main(["inspect", "--db", str(private_event_log)]) == 0
     assert opened == [

@@ -9,10 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from inspector import export
+from inspector.data import SessionData
 from inspector.dialogs import LinesScreen, PickScreen, PromptScreen, WaterfallScreen, help_lines
 from inspector.keys import bindings
 from inspector.query import Query, QueryError, breakpoint_query, parse
+from inspector.saved import SavedState, SavedStateError
 from inspector.screens.view import SessionView
+from inspector.state_panel import next_view
+from inspector.stops import BREAKPOINT, FILTER, Stop, Stops
+from inspector.stops_screen import StopsScreen
 from inspector.waterfall import job_spans
 from pipebus.core.describe import job_label
 
@@ -24,12 +29,58 @@ class MainScreen(SessionView):
 
     BINDINGS = bindings()
 
-    def _ask(self, title: str, hint: str, value: str, then: Callable[[str], None]) -> None:
+    def __init__(self, data: SessionData, *, poll: float = 0.25) -> None:
+        super().__init__(data, poll=poll)
+        self.stops = Stops()
+        """The session's breakpoints and filters (``L``), saved with it."""
+        self.saved = SavedState.of(data)
+
+    def on_mount(self) -> None:
+        """Bring back the breakpoints and filters saved with the session, once it is shown."""
+        self.call_later(self._restore)
+
+    def _restore(self) -> None:
+        try:
+            self.stops = self.saved.load()
+        except (SavedStateError, QueryError) as exc:
+            self.say(f"saved breakpoints and filters not read: {exc}")
+            return
+        if not self.stops:
+            return
+        self.model.breakpoints = self.stops.breakpoints
+        note = f"{len(self.stops)} saved breakpoints and filters back (L lists them)"
+        if self.stops.filter is None:
+            self.moved(note)
+            return
+        self.model.filter = self.stops.filter
+
+        async def work() -> None:
+            await self.apply_rows()
+            self.say(note)
+
+        self.read(work, "filter")
+
+    def _save(self, kind: str = "", text: str = "") -> None:
+        """Save the stops (and ``text`` typed in the ``kind`` prompt); a failure is a note."""
+        try:
+            if kind:
+                self.saved.remember(kind, text, self.stops)
+            else:
+                self.saved.save(self.stops)
+        except (SavedStateError, OSError) as exc:
+            self.say(f"breakpoints and filters not saved: {exc}")
+
+    def _ask(
+        self, title: str, hint: str, value: str, then: Callable[[str], None], history: str = ""
+    ) -> None:
         def answered(text: str | None) -> None:
             if text is not None and text.strip():
+                if history:
+                    self._save(history, text)
                 then(text.strip())
 
-        self.app.push_screen(PromptScreen(title, hint, value), answered)
+        found = self.saved.history.of(history) if history else []
+        self.app.push_screen(PromptScreen(title, hint, value, found), answered)
 
     # --- moving -----------------------------------------------------------------------
 
@@ -67,7 +118,7 @@ class MainScreen(SessionView):
             except ValueError:
                 self.say(f"not a step: {text!r}")
                 return
-            self.model.go(step)
+            self.model.jump(step)
             self.moved(f"went to step {self.model.cursor:,}")
 
         self._ask("Go to step", f"1 to {self.model.length:,}", "", go)
@@ -81,12 +132,26 @@ class MainScreen(SessionView):
                 relative = text[0] in "+-" and self.at is not None
                 base = self.at.event.time_ns if relative and self.at else self.data.info.started_ns
                 step = await self.data.step_at_time(int(base + offset))
-                self.model.go(step)
+                self.model.jump(step)
                 self.moved(f"went to {text} ms: step {self.model.cursor:,}")
 
             self.read(work, "go to that time")
 
         self._ask("Go to time", "milliseconds since the start, or +N / -N from here", "", go)
+
+    def action_back(self) -> None:
+        """Back to the step the last jump left."""
+        self._along(self.model.back(), "back", len(self.model.jumps.back))
+
+    def action_forward(self) -> None:
+        """Forward again, to the step going back left."""
+        self._along(self.model.forward(), "forward", len(self.model.jumps.forward))
+
+    def _along(self, step: int | None, way: str, more: int) -> None:
+        if step is None:
+            self.say(f"no jump to go {way} to")
+            return
+        self.moved(f"{way} to #{step:,}" + (f" ({more} more {way})" if more else ""))
 
     # --- cause and effect ---------------------------------------------------------------------
 
@@ -96,7 +161,7 @@ class MainScreen(SessionView):
             self.say("this message has no recorded cause")
             return
         step = self.at.cause.seq
-        self.model.go(step)
+        self.model.jump(step)
         hidden = "" if self.model.cursor == step else " (hidden by the filter: nearest row)"
         self.moved(f"cause: #{step}{hidden}")
 
@@ -111,7 +176,7 @@ class MainScreen(SessionView):
 
         def go(step: int | None) -> None:
             if step:
-                self.model.go(step)
+                self.model.jump(step)
                 self.moved(f"effect: #{step}")
 
         self.app.push_screen(PickScreen("What it caused", choices), go)
@@ -151,7 +216,7 @@ class MainScreen(SessionView):
 
     def _went_to_span(self, step: int | None) -> None:
         if step:
-            self.model.go(step)
+            self.model.jump(step)
             self.moved(f"span at #{step}")
 
     # --- errors, find, breakpoints ------------------------------------------------------------
@@ -164,7 +229,7 @@ class MainScreen(SessionView):
             if step is None:
                 self.say(f"no {what} {'before' if back else 'after'} step {self.model.cursor:,}")
                 return
-            self.model.go(step)
+            self.model.jump(step)
             self.moved(f"{what} at #{step}")
 
         self.read(work, f"find the {what}")
@@ -187,17 +252,22 @@ class MainScreen(SessionView):
                 self.say(str(exc))
                 return
 
+            self.stops.set_filter(None if query.empty and not query.invert else query)
+            self._save()
+
             async def work() -> None:
-                self.model.filter = None if query.empty and not query.invert else query
+                self.model.filter = self.stops.filter
                 await self.apply_rows()
 
             self.read(work, "filter")
 
         current = self.model.filter.text if self.model.filter else ""
-        self._ask("Filter (hide what does not match)", QUERY_HINT, current, set_filter)
+        self._ask("Filter (hide what does not match)", QUERY_HINT, current, set_filter, FILTER)
 
     def action_clear_filter(self) -> None:
-        """Show every event again."""
+        """Show every event again (the filter is removed from the list too)."""
+        self.stops.set_filter(None)
+        self._save()
         self.model.filter = None
         self.read(self.apply_rows, "clear the filter")
 
@@ -219,7 +289,7 @@ class MainScreen(SessionView):
             self.read(work, "find")
 
         current = self.model.find.text if self.model.find else ""
-        self._ask("Find (highlight what matches)", QUERY_HINT, current, set_find)
+        self._ask("Find (highlight what matches)", QUERY_HINT, current, set_find, "find")
 
     def action_find_next(self) -> None:
         """To the next find match (after the last, the first again)."""
@@ -237,11 +307,13 @@ class MainScreen(SessionView):
             self.say(f"no match for {self.model.find.text!r}")
             return
         step, wrapped = found
-        self.model.go(step)
+        self.model.jump(step)
         self.moved(self.model.match_note(step, ("last" if back else "first") if wrapped else ""))
 
     def action_clear_find(self) -> None:
-        """Clear the find, and leave full screen."""
+        """Cancel a running search; else clear the find, and leave full screen."""
+        if self.searching.cancel():
+            return  # the search says it was cancelled, and what is shown
         self.model.find = None
         self.model.find_hits = None
         if self.model.maximized is not None:
@@ -254,19 +326,45 @@ class MainScreen(SessionView):
 
         def add(text: str) -> None:
             try:
-                self.model.add_breakpoint(breakpoint_query(text))
+                self.stops.add_breakpoint(breakpoint_query(text))
             except QueryError as exc:
                 self.say(str(exc))
                 return
+            self._save()
+            self.model.breakpoints = self.stops.breakpoints
             self.moved(f"breakpoint on {text}")
 
         value = f"type:{self.at.event.type}" if self.at is not None else "error"
-        self._ask("Break on", "type:NAME  worker:NAME  error  job:ID", value, add)
+        hint = "type:NAME  worker:NAME  error  job:ID"
+        self._ask("Break on", hint, value, add, BREAKPOINT)
 
     def action_clear_breakpoints(self) -> None:
         """Remove every breakpoint."""
-        self.model.breakpoints.clear()
+        self.stops.clear_breakpoints()
+        self._save()
+        self.model.breakpoints = self.stops.breakpoints
         self.moved("no breakpoints")
+
+    def action_stops(self) -> None:
+        """List the breakpoints and filters: each can be turned off and on, or removed."""
+
+        def changed(stop: Stop, removed: bool) -> None:
+            self._save()
+            self.model.breakpoints = self.stops.breakpoints
+            what = "removed" if removed else ("on" if stop.on else "off")
+            note = f"{stop.kind} {stop.text}: {what}"
+            if stop.kind == FILTER and self.model.filter is not self.stops.filter:
+                self.model.filter = self.stops.filter
+
+                async def work() -> None:
+                    await self.apply_rows()
+                    self.say(note)
+
+                self.read(work, "filter")
+            else:
+                self.moved(note)
+
+        self.app.push_screen(StopsScreen(self.stops, changed))
 
     def action_continue(self) -> None:
         """Run the cursor to the next breakpoint hit; live, wait for one."""
@@ -278,7 +376,7 @@ class MainScreen(SessionView):
             model = self.model
             step = await self.data.next_hit(model.breakpoints, model.cursor, within=model.filter)
             if step is not None:
-                model.go(step)
+                model.jump(step)
                 self.moved(f"breakpoint hit at #{step}")
             elif model.live:
                 model.last()
@@ -293,6 +391,15 @@ class MainScreen(SessionView):
         self._jump(self.model.breakpoints, True, "breakpoint hit")
 
     # --- view -----------------------------------------------------------------------------------
+
+    def action_state_view(self) -> None:
+        """The state panel: this step's diff, then the whole state as a tree, then hidden."""
+        self.model.state_view = next_view(self.model.state_view)
+        if not self.model.state_view and self.model.maximized == "state":
+            self.model.maximized = None
+        self.show_maximized()
+        if self.model.state_view and self.at is not None:
+            self.show_state_panel(self.at)
 
     def action_fold(self) -> None:
         """Fold each job into one row, or unfold them."""
@@ -316,6 +423,8 @@ class MainScreen(SessionView):
 
     def action_full_screen(self, panel: str) -> None:
         """Show one panel full screen, or all panels again."""
+        if panel == "state" and not self.model.state_view:  # a hidden panel is shown first
+            self.action_state_view()
         self.model.toggle_maximized(panel)
         self.show_maximized()
 

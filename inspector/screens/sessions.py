@@ -49,6 +49,13 @@ class SessionsScreen(Screen[None]):
             super().__init__()
             self.session_id = session_id
 
+    class Compare(Message):
+        """Two sessions were marked: open them side by side."""
+
+        def __init__(self, a: str, b: str) -> None:
+            super().__init__()
+            self.a, self.b = a, b
+
     BINDINGS: ClassVar[list[BindingType]] = bindings(SESSIONS_KEYS)
 
     def __init__(self, log: EventLog) -> None:
@@ -56,6 +63,8 @@ class SessionsScreen(Screen[None]):
         self.log_ = log
         self.rows: list[SessionRow] = []
         self.loaded = False
+        self.marked: str | None = None
+        """The session marked to compare (``m``), waiting for a second one."""
 
     def compose(self) -> ComposeResult:
         """Title, the table, the footer."""
@@ -121,6 +130,21 @@ class SessionsScreen(Screen[None]):
     def action_help(self) -> None:
         """Every key of this screen."""
         self.app.push_screen(LinesScreen("keys (Esc closes)", key_lines(SESSIONS_KEYS)))
+
+    def action_mark(self) -> None:
+        """Mark the session at the cursor; the second one marked opens both side by side."""
+        table = self.query_one(DataTable)
+        if not self.rows or not 0 <= table.cursor_row < len(self.rows):
+            return
+        chosen = self.rows[table.cursor_row].info.id
+        status = self.query_one("#status", Static)
+        if self.marked is None or self.marked == chosen:
+            self.marked = chosen
+            status.update(f"marked {chosen[:8]}: press m on another session to compare the two")
+            return
+        first, self.marked = self.marked, None
+        status.update(f"comparing {first[:8]} with {chosen[:8]}")
+        self.post_message(self.Compare(first, chosen))
 
     def action_open(self) -> None:
         """Open the session under the cursor."""

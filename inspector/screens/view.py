@@ -20,10 +20,13 @@ from textual.widgets import Footer, Static
 from inspector.data import AtCursor, MessageAt, SessionData
 from inspector.model import PANELS, ViewModel
 from inspector.panels import detail, job_lines, worker_tree
-from inspector.query import QueryError
+from inspector.query import Query, QueryError
+from inspector.searching import Searching
+from inspector.state_panel import diff_lines, tree_lines
 from inspector.widgets import Panel, StatusBar, Timeline
 from pipebus.core.errors import PipebusError
 from pipebus.eventlog.rows import StoredEvent
+from pipebus.projections.diff import diff
 
 
 class SessionView(Screen[None]):
@@ -47,6 +50,9 @@ class SessionView(Screen[None]):
         self._polling = False
         self._jumped = False
         self.moves = 0
+        self.searching = Searching(self.say)
+        self._rows_of: tuple[Query | None, bool] = (None, False)
+        """The filter and folding the rows shown are for (put back when a search is cancelled)."""
 
     def compose(self) -> ComposeResult:
         """Title, timeline and side panels, status bar, footer."""
@@ -62,6 +68,7 @@ class SessionView(Screen[None]):
                 yield Panel("message", id="detail", wrap=True)
                 yield Panel("workers", id="workers", wrap=True)
                 yield Panel("jobs", id="jobs", wrap=True)
+                yield Panel("state", id="state")
         yield StatusBar(id="status")
         yield Footer()
 
@@ -184,9 +191,17 @@ class SessionView(Screen[None]):
                 self.show_message(message)
                 if wanted != self._wanted:
                     continue  # moved on meanwhile: no state for a step left behind
-                state, changed = await self.data.state_after(message.event)
+                before, state, changed = await self.data.state_around(message.event)
                 self.show_state(
-                    AtCursor(wanted, message.event, state, changed, message.cause, message.effects)
+                    AtCursor(
+                        wanted,
+                        message.event,
+                        state,
+                        changed,
+                        message.cause,
+                        message.effects,
+                        before,
+                    )
                 )
         except (PipebusError, IndexError) as exc:
             self.say(f"cannot read step {self._wanted}: {exc}")
@@ -219,6 +234,19 @@ class SessionView(Screen[None]):
         self.at = at
         self.panel("workers").show(worker_tree(at.state, at.changes, self.data.info.runner))
         self.panel("jobs").show(job_lines(at.state, at.changes))
+        if self.model.state_view:
+            self.show_state_panel(at)
+
+    def show_state_panel(self, at: AtCursor) -> None:
+        """Fill the state panel: the step's diff, or the whole state as a tree."""
+        panel = self.panel("state")
+        changed = diff(at.before if at.before is not None else at.state, at.state)
+        if self.model.state_view == "tree":
+            panel.border_title = f"state after #{at.step} (tree)"
+            panel.show(tree_lines(at.state, changed, self.data.info.started_ns))
+        else:
+            panel.border_title = f"state diff at #{at.step}"
+            panel.show(diff_lines(changed, at.step, self.data.job_names, self.data.info.started_ns))
 
     def show_at(self, at: AtCursor) -> None:
         """Fill every panel for ``at`` (again: after the payload was opened, say)."""
@@ -230,8 +258,11 @@ class SessionView(Screen[None]):
         chosen = self.model.maximized
         for name in PANELS:
             widget = self.timeline if name == "timeline" else self.panel(name)
-            widget.display = chosen is None or chosen == name
-        self.query_one("#side").display = chosen is None or chosen != "timeline"
+            shown = chosen is None and (name != "state" or bool(self.model.state_view))
+            widget.display = shown or chosen == name
+        side = self.query_one("#side")
+        side.display = chosen is None or chosen != "timeline"
+        side.styles.width = None if chosen in (None, "timeline") else "1fr"  # the whole width
         self.timeline.sync()
 
     # --- running reads the keys start -----------------------------------------------------
@@ -255,10 +286,26 @@ class SessionView(Screen[None]):
         """
         model = self.model
         if model.filter is not None or model.folded:
-            self.say(f"searching {model.length:,} events…")
-        model.set_rows(
-            await self.data.rows(model.filter, folded=model.folded, expanded=model.expanded)
-        )
+            self.say(f"searching {model.length:,} events… (Esc cancels)")
+
+        def cancelled() -> None:
+            model.filter, model.folded = self._rows_of
+            shown = f"filter {model.filter.text!r}" if model.filter else "every event"
+            self.moved(f"search cancelled: still showing {shown}")
+
+        try:
+            with self.searching.search(cancelled):
+                rows = await self.data.rows(
+                    model.filter,
+                    folded=model.folded,
+                    expanded=model.expanded,
+                    progress=self.searching.progress("searching"),
+                )
+        except Exception:  # failed: the rows shown stay right (a note says why)
+            model.filter, model.folded = self._rows_of
+            raise
+        model.set_rows(rows)
+        self._rows_of = (model.filter, model.folded)
         if model.find is not None:
             await self.search_find()
         self.moved("")
@@ -268,8 +315,15 @@ class SessionView(Screen[None]):
         model = self.model
         if model.find is None:
             return
-        self.say(f"finding in {model.length:,} events…")
-        model.find_hits = await self.data.hits(model.find, model.rows)
+        self.say(f"finding in {model.length:,} events… (Esc cancels)")
+
+        def cancelled() -> None:
+            model.find, model.find_hits = None, None
+            self.moved("find cancelled")
+
+        with self.searching.search(cancelled):
+            progress = self.searching.progress("finding")
+            model.find_hits = await self.data.hits(model.find, model.rows, progress=progress)
 
     # --- live -------------------------------------------------------------------------------
 
@@ -307,7 +361,7 @@ class SessionView(Screen[None]):
         if model.folded:  # which new rows a folded job gets is the database's to say
             model.set_rows(await self.data.rows(model.filter, folded=True, expanded=model.expanded))
         if hit is not None:
-            model.go(hit)
+            model.jump(hit)
             self.moved(f"breakpoint hit at #{hit}")
         elif was_following or model.new_events:
             self.moved()

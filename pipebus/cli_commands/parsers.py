@@ -84,13 +84,14 @@ def _add_json_option(parser: argparse.ArgumentParser, each: str) -> None:
 
 
 def add_commands(commands: Commands) -> None:
-    """Add ``sessions``, ``show``, ``state``, ``replay``, ``export``, ``inspect``, ``db``."""
+    """Add the commands: sessions, show, state, replay, export, inspect, diff, db."""
     _add_sessions(commands)
     _add_show(commands)
     _add_state(commands)
     _add_replay(commands)
     _add_export(commands)
     _add_inspect(commands)
+    _add_diff(commands)
     _add_db(commands)
 
 
@@ -224,10 +225,12 @@ def _add_export(commands: Commands) -> None:
         "recorded with record_deliveries='all' exports exactly the spans live tracing "
         "reported; otherwise deliveries without a recorded timing are inferred from what "
         "their handlers sent. The log is only read. A collector that refuses the spans or "
-        "cannot be reached is an error (exit status 1).",
+        "cannot be reached is an error (exit status 1). Spans live tracing lost (its "
+        "collector down) are recorded in the session; --only-lost sends just those.",
         "  pipebus export last --otlp http://localhost:4318\n"
         "  pipebus export 3fa2 --otlp localhost:4317 --protocol grpc\n"
-        "  pipebus export last --json spans.jsonl",
+        "  pipebus export last --json spans.jsonl\n"
+        "  pipebus export last --only-lost --otlp http://localhost:4318",
     )
     parser.add_argument("session", nargs="?", default="last", metavar="SESSION", help=SESSION_HELP)
     parser.add_argument(
@@ -248,6 +251,11 @@ def _add_export(commands: Commands) -> None:
         "--links",
         action="store_true",
         help="make each delivery a root span linked to its send (default: its child)",
+    )
+    parser.add_argument(
+        "--only-lost",
+        action="store_true",
+        help="send only the spans live tracing lost (recorded in the session), same ids",
     )
     parser.add_argument(
         "--service-name",
@@ -278,6 +286,7 @@ def _add_inspect(commands: Commands) -> None:
         "see a job's spans as a waterfall; export a slice. Press ? in it for every key.",
         "  pipebus inspect\n"
         "  pipebus inspect pipebus.db --session last\n"
+        "  pipebus inspect postgresql://host/db --web --host 0.0.0.0 --port 8080\n"
         "  pipebus inspect postgresql://host/db --session 3fa2",
     )
     parser.add_argument("log", nargs="?", metavar="LOG", help=LOG_HELP)
@@ -287,8 +296,66 @@ def _add_inspect(commands: Commands) -> None:
         help=SESSION_HELP.replace("(default: last)", "")
         + " (default: pick one on the sessions screen)",
     )
+    parser.add_argument(
+        "--compare",
+        metavar="SESSION",
+        help="open --session and this session side by side, aligned message by message "
+        "(the first divergence highlighted; `pipebus diff` prints the same)",
+    )
+    parser.add_argument(
+        "--compare-log", metavar="PATH|URL", help="the log of --compare (default: LOG)"
+    )
     add_db_option(parser, what="the event log, as LOG (LOG wins if both are given)")
+    parser.add_argument(
+        "--web",
+        action="store_true",
+        help="serve the inspector to browsers over HTTP (textual-serve: pip install "
+        "'pipebus[web]'); each page opens its own inspector, until Ctrl+C",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="with --web, the address to listen on (default: 127.0.0.1, this machine only; "
+        "0.0.0.0 for every address)",
+    )
+    parser.add_argument(
+        "--port", type=positive, default=8000, help="with --web, the port (default: 8000)"
+    )
     parser.set_defaults(run=lazy("inspect"))
+
+
+def _add_diff(commands: Commands) -> None:
+    parser = _command(
+        commands,
+        "diff",
+        "compare two sessions message by message; exit 1 on divergence (for CI)",
+        "Align two recorded sessions (a run and its rerun, yesterday's run and today's) "
+        "message by message: by type, sender and target, tolerating inserted and missing "
+        "messages; then compare each aligned pair's fields with ids and times aside (job "
+        "ids are matched pairwise, message and frame ids, started_at and tracebacks are "
+        "not compared). Print the counts, the first divergence with the differing fields, "
+        "and the rows that differ. Exit status: 0 the same, 1 divergent, 2 bad input.",
+        "  pipebus diff 3fa2 last\n"
+        "  pipebus diff last last --db today.db --compare-log yesterday.db\n"
+        "  pipebus diff 3fa2 9c01 --json | jq .first_divergence",
+    )
+    parser.add_argument("a", metavar="A", help="the first session: " + SESSION_HELP[:-16])
+    parser.add_argument("b", metavar="B", help="the second session, in --compare-log if given")
+    parser.add_argument(
+        "--compare-log", metavar="PATH|URL", help="the log of B (default: the log of A)"
+    )
+    parser.add_argument(
+        "--limit",
+        type=positive,
+        default=20,
+        metavar="N",
+        help="list at most N divergent rows (default: 20)",
+    )
+    add_db_option(parser)
+    parser.add_argument(
+        "--json", action="store_true", help=f"print one JSON object ({JSON_CONTRACT})"
+    )
+    parser.set_defaults(run=lazy("diff"))
 
 
 def _add_db(commands: Commands) -> None:

@@ -36,7 +36,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pipebus.core.errors import EventLogError
-from pipebus.eventlog import sqlite_writer_process
+from pipebus.eventlog import payload_search, sqlite_writer_process
 from pipebus.eventlog.rows import ERROR_TYPES
 from pipebus.eventlog.schema import EVENT_COLUMNS
 from pipebus.eventlog.sqlite_writer_process import HEADER, SQLITE_PRAGMAS
@@ -65,6 +65,7 @@ def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
     With ``read_only`` the file must exist (it is not created) and is never changed.
     """
     engine = create_async_engine(url)
+    event.listen(engine.sync_engine, "connect", payload_search.register)
     if read_only:
         event.listen(engine.sync_engine, "do_connect", _existing_file_only)
         event.listen(engine.sync_engine, "connect", _set_read_only_pragmas)
@@ -141,7 +142,13 @@ async def fetch_tuples(connection: AsyncConnection, query: Select[Any]) -> list[
     parameters = [compiled.params[name] for name in compiled.positiontup or ()]
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
-    return list(await driver.execute_fetchall(str(compiled), parameters))
+    try:
+        return list(await driver.execute_fetchall(str(compiled), parameters))
+    except asyncio.CancelledError:
+        # The query goes on in the driver's thread: stop it there (between two rows),
+        # or the connection stays busy, and a core too, until it ends.
+        await driver.interrupt()
+        raise
 
 
 class SqliteWriter:

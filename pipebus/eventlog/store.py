@@ -48,6 +48,7 @@ from pipebus.eventlog import collector
 from pipebus.eventlog.driver_errors import reason
 from pipebus.eventlog.engine import create_engine, prepare_schema
 from pipebus.eventlog.filters import EventFilter, TypeSet
+from pipebus.eventlog.payload_search import explain, required_literals
 from pipebus.eventlog.postgres import PostgresWriter
 from pipebus.eventlog.rows import SessionInfo, StoredEvent
 from pipebus.eventlog.schema import EVENT_COLUMNS, deliveries, events, sessions, snapshots
@@ -417,13 +418,16 @@ class EventLog:
         *,
         first_of_each_job: bool = False,
         whole_jobs: Collection[str] = (),
+        start: int | None = None,
+        stop: int | None = None,
     ) -> array[int]:
         """The positions of the events ``where`` selects (all, without it), in order.
 
         With ``first_of_each_job``, of a job's events only its first is selected (but
         every event of the ``whole_jobs``): a timeline with each job folded into a row.
-        The search runs in the database; the answer is a compact array, as it may hold
-        most of a session's positions.
+        ``start`` and ``stop`` limit the search to ``start <= seq < stop`` (a slow search
+        done a part at a time, to show its progress). The search runs in the database;
+        the answer is a compact array, as it may hold most of a session's positions.
 
         Raises:
             EventLogError: If the log cannot be read (or a pattern is not a regex).
@@ -446,6 +450,10 @@ class EventLog:
                     c.seq.in_(firsts.scalar_subquery()),
                 )
             )
+        if start is not None:
+            terms.append(c.seq >= start)
+        if stop is not None:
+            terms.append(c.seq < stop)
         query: Select[Any] = select(c.seq).where(c.session_id == session_id, *terms).order_by(c.seq)
         found = await self._fetch(query, "search events")
         return array("q", (row[0] for row in found))
@@ -695,7 +703,8 @@ class EventLog:
             async with self.engine.connect() as connection:
                 yield connection
         except (SQLAlchemyError, sqlite3.Error) as exc:
-            raise EventLogError(f"cannot {doing} in {self.url}: {reason(exc)}") from exc
+            why = explain(exc) or reason(exc)
+            raise EventLogError(f"cannot {doing} in {self.url}: {why}") from exc
 
 
 # --- filters as SQL -----------------------------------------------------------------------
@@ -757,9 +766,12 @@ def _payload_search(pattern: str, dialect: str) -> ColumnElement[bool]:
     """A regex search of the payload; a pattern without special characters is a substring.
 
     The substring test (``instr`` / ``strpos``) runs in the database's own code; a
-    regex on SQLite calls Python's ``re`` once per row.
+    regex on SQLite calls Python once per row, so the text every match must hold
+    (:func:`~pipebus.eventlog.payload_search.required_literals`) is looked for first.
     """
+    find = func.strpos if dialect == "postgresql" else func.instr
     if not _SPECIAL.search(pattern):
-        find = func.strpos if dialect == "postgresql" else func.instr
         return find(events.c.payload, pattern) > 0
-    return events.c.payload.regexp_match(pattern)
+    # The text every match holds rules rows out in the database's own code first.
+    needed = [find(events.c.payload, text) > 0 for text in required_literals(pattern)[:3]]
+    return and_(*needed, events.c.payload.regexp_match(pattern))

@@ -14,6 +14,14 @@ from tests.inspector.sessions import long_scenario, write_session
 from tests.services import need_postgres
 
 
+@pytest.fixture(autouse=True)
+def own_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own state directory: saved breakpoints and history never touch the user's."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(path))
+    return path
+
+
 @pytest.fixture
 async def fixed_log(tmp_path: Path) -> Path:
     """A log of this test holding the fixed, synthetic session (25 events)."""
