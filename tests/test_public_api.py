@@ -94,6 +94,7 @@ PIPEBUS_MESSAGES = {
     "BusRecordOnly",
     "BusRunnerHeartbeatMessage",
     "BusRunnerLeftMessage",
+    "BusSpansLostMessage",
     "BusTracingStartedMessage",
     "BusTransportGapMessage",
     "BusWorkerStoppedMessage",

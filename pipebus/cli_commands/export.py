@@ -37,6 +37,7 @@ async def _export(args: argparse.Namespace) -> ExportResult:
                     links=args.links,
                     service_name=args.service_name,
                     progress=bar.update,
+                    only_lost=args.only_lost,
                 )
         finally:
             bar.close()
@@ -54,7 +55,10 @@ def _open_output(path: str, stack: ExitStack) -> IO[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export the session; print what was sent where (on stderr when the JSON is on stdout)."""
+    """Export the session; print what was sent where (on stderr when the JSON is on stdout).
+
+    With ``--only-lost``, lost spans that could not be rebuilt are an error (exit 1).
+    """
     if args.otlp is None and args.json is None:
         raise CommandError("say where to: --otlp URL, --json FILE (or - for stdout), or both")
     result = asyncio.run(_export(args))
@@ -63,9 +67,19 @@ def run(args: argparse.Namespace) -> int:
         places.append(f"the collector at {args.otlp}")
     if args.json is not None:
         places.append("stdout" if args.json == "-" else args.json)
+    what = "lost spans" if args.only_lost else "spans"
+    lost = ""
+    if result.lost and not args.only_lost:
+        lost = f"; {result.lost:,} of them were lost live (--only-lost sends just those)"
     print(
-        f"exported {result.spans:,} spans in {result.traces:,} traces "
-        f"({result.events:,} events) of session {result.session_id[:8]} to {' and '.join(places)}",
+        f"exported {result.spans:,} {what} in {result.traces:,} traces "
+        f"({result.events:,} events) of session {result.session_id[:8]} to "
+        f"{' and '.join(places)}{lost}",
         file=sys.stderr if args.json == "-" else sys.stdout,
     )
+    if result.unmatched:
+        raise CommandError(
+            f"{result.unmatched:,} of the {result.lost:,} spans the session records as lost "
+            "were not rebuilt (was it traced live with links? then add --links)"
+        )
     return 0

@@ -1,20 +1,21 @@
 """A progress bar on stderr for long commands (export, replay checks), drawn on terminals only.
 
-Redrawn at most ten times a second; when stderr is not a terminal (a pipe, a CI log)
+Rich's progress display (rich comes with Textual) draws it, redrawn at most ten times
+a second from rich's own thread; when the stream is not a terminal (a pipe, a CI log)
 nothing is drawn, so outputs stay clean.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from typing import TextIO
 
-WIDTH = 30
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
 
 class ProgressBar:
-    """``label [#########.........]  45%  12,345/27,000 unit`` on one redrawn line.
+    """``label ━━━━━━━╸━━━━━━━  45%  12,345/27,000 unit`` on one redrawn line.
 
     Args:
         label: What is progressing ("export").
@@ -23,32 +24,34 @@ class ProgressBar:
     """
 
     def __init__(self, label: str, unit: str, stream: TextIO | None = None) -> None:
+        stream = stream if stream is not None else sys.stderr
+        console = Console(file=stream)
         self._label = label
-        self._unit = unit
-        self._stream = stream if stream is not None else sys.stderr
-        self._shown = self._stream.isatty()
-        self._last = 0.0
-        self._drawn = False
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn(f"{{task.completed:,.0f}}/{{task.total:,.0f}} {unit}"),
+            console=console,
+            refresh_per_second=10,
+            # The stream itself decides, not rich's guess (FORCE_COLOR in a CI's
+            # environment makes rich take any stream for a terminal).
+            disable=not stream.isatty(),
+        )
+        self._task: TaskID | None = None
 
     def update(self, done: int, total: int) -> None:
-        """Note progress; redraws when enough time has passed or it is complete."""
-        if not self._shown:
+        """Note progress (the bar appears with the first call)."""
+        if self._progress.disable:
             return
-        now = time.monotonic()
-        if done < total and now - self._last < 0.1:
-            return
-        self._last = now
-        fraction = min(done / total, 1.0) if total > 0 else 1.0
-        filled = int(WIDTH * fraction)
-        bar = "#" * filled + "." * (WIDTH - filled)
-        line = f"{self._label} [{bar}] {fraction:4.0%}  {done:,}/{total:,} {self._unit}"
-        self._stream.write("\r" + line)
-        self._stream.flush()
-        self._drawn = True
+        if self._task is None:
+            self._progress.start()
+            self._task = self._progress.add_task(self._label, total=total, completed=done)
+        else:
+            self._progress.update(self._task, completed=done, total=total)
 
     def close(self) -> None:
-        """End the bar's line (if one was drawn)."""
-        if self._drawn:
-            self._stream.write("\n")
-            self._stream.flush()
-            self._drawn = False
+        """Draw the bar as it ends and leave its line (if one was drawn)."""
+        if self._task is not None:
+            self._progress.stop()
+            self._task = None

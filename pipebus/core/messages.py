@@ -8,9 +8,9 @@ pipebus adds types of its own, at the end of this module:
 ``BusWorkerStoppedMessage`` (a worker stopped; registries forget it) and
 record-only events that are written to the event log but never delivered:
 ``BusHandlerErrorMessage``, ``BusJobGroupFinishedMessage``, ``BusLoopBlockedMessage``
-and live tracing's ``BusTracingStartedMessage``. Runners on a network transport
-(Redis) also exchange heartbeats and goodbyes, and record what their transport could
-not decode and when it was cut off.
+and live tracing's ``BusTracingStartedMessage`` and ``BusSpansLostMessage``. Runners
+on a network transport (Redis) also exchange heartbeats and goodbyes, and record what
+their transport could not decode and when it was cut off.
 
 Every subclass registers with the codec's catalog when it is defined, under its class
 name or the ``wire_name`` it gives (``class Hello(BusDataMessage, wire_name="app.Hello")``).
@@ -394,6 +394,23 @@ class BusTracingStartedMessage(BusSystemMessage, BusRecordOnly):
     """
 
     resource: dict[str, Any]
+
+
+@dataclass
+class BusSpansLostMessage(BusSystemMessage, BusRecordOnly):
+    """(pipebus, record-only) Spans live tracing could not deliver; ``source`` is the runner.
+
+    Recorded when the span processors drop spans or fail to export them (the collector
+    down): ``pipebus export --only-lost`` rebuilds these spans from the session, with
+    the same ids, and sends them later.
+
+    Attributes:
+        span_ids: The lost spans' ids, 16 hex digits each.
+        reason: Why they were lost ("the export queue was full", ...).
+    """
+
+    span_ids: list[str]
+    reason: str
 
 
 JOB_MESSAGE_TYPES: tuple[type[BusMessage], ...] = (

@@ -4,12 +4,15 @@ The spans carry the recorded timestamps, trace ids, span ids and parents, so a
 session recorded with live tracing off (or sampled out) becomes its full trace. Each
 span comes with the resource its runner traced with live (recorded in the session),
 else the resource of this process's settings. The log is only read.
+
+Spans that live tracing lost (its collector down: the session records their ids in
+``BusSpansLostMessage`` events) are rebuilt with the rest; ``only_lost`` sends just
+those, so that an export after the collector is back completes what went live.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +24,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from pipebus.core.errors import TracingError
 from pipebus.eventlog.store import EventLog
 from pipebus.tracing.otel import readable_span
-from pipebus.tracing.otlp_json import export_request
-from pipebus.tracing.recorded import Runners, recorded_spans, session_runners
+from pipebus.tracing.otlp_json import Encoder, encoder
+from pipebus.tracing.recorded import Runners, lost_span_ids, recorded_spans, session_runners
 from pipebus.tracing.records import SpanRecord
 from pipebus.tracing.setup import service_resource
 
@@ -39,12 +42,17 @@ class ExportResult:
         events: Events read.
         spans: Spans exported.
         traces: Distinct traces among them.
+        lost: Spans the session records as lost by live tracing.
+        unmatched: With ``only_lost``: lost spans that no rebuilt span matched (the
+            session was traced live with ``links`` and exported without, say).
     """
 
     session_id: str
     events: int
     spans: int
     traces: int
+    lost: int = 0
+    unmatched: int = 0
 
 
 async def export_session(
@@ -56,6 +64,7 @@ async def export_session(
     links: bool = False,
     service_name: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    only_lost: bool = False,
 ) -> ExportResult:
     """Send a recorded session's spans to ``exporter`` and/or write them to ``json_file``.
 
@@ -69,6 +78,7 @@ async def export_session(
             resource each span's runner traced with live, if it did; else
             ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``, else ``"pipebus"``).
         progress: Called with ``(events read, events in the session)``.
+        only_lost: Send only the spans live tracing recorded as lost (same ids).
 
     Raises:
         TracingError: If the exporter refused spans or could not reach its collector
@@ -77,9 +87,12 @@ async def export_session(
     """
     if exporter is None and json_file is None:
         raise ValueError("give an exporter, a JSON file, or both")
+    encode = encoder() if json_file is not None else None  # the otlp extra, before any read
     info = await log.session(session)
     runners = await session_runners(log, info.id)
     resource = _Resources(runners, service_name)
+    lost = await lost_span_ids(log, info.id)
+    found: set[int] = set()
     sent = 0
     traces: set[int] = set()
     pending: list[SpanRecord] = []
@@ -93,15 +106,19 @@ async def export_session(
 
     spans_of = recorded_spans(log, info.id, links=links, progress=counted, runners=runners)
     async for spans in spans_of:
+        if only_lost:
+            spans = [span for span in spans if span.span_id in lost]
+            found.update(span.span_id for span in spans)
         pending.extend(spans)
         while len(pending) >= BATCH:
             batch, pending = pending[:BATCH], pending[BATCH:]
-            sent += await _send(batch, exporter, json_file, resource, sent)
+            sent += await _send(batch, exporter, json_file, encode, resource, sent)
             traces.update(record.trace_id for record in batch)
     if pending:
-        sent += await _send(pending, exporter, json_file, resource, sent)
+        sent += await _send(pending, exporter, json_file, encode, resource, sent)
         traces.update(record.trace_id for record in pending)
-    return ExportResult(info.id, events, sent, len(traces))
+    unmatched = len(lost - found) if only_lost else 0
+    return ExportResult(info.id, events, sent, len(traces), len(lost), unmatched)
 
 
 class _Resources:
@@ -127,19 +144,14 @@ async def _send(
     batch: list[SpanRecord],
     exporter: SpanExporter | None,
     json_file: IO[str] | None,
+    encode: Encoder | None,
     resource: Callable[[SpanRecord], Resource],
     sent_before: int,
 ) -> int:
-    if json_file is not None:
-        groups: dict[int, tuple[Resource, list[SpanRecord]]] = {}
-        for record in batch:
-            of = resource(record)
-            groups.setdefault(id(of), (of, []))[1].append(record)
-        for of, records in groups.values():
-            request = export_request(records, dict(of.attributes))
-            json_file.write(json.dumps(request, separators=(",", ":")) + "\n")
+    spans = [readable_span(record, resource(record)) for record in batch]
+    if json_file is not None and encode is not None:
+        json_file.write(encode(spans) + "\n")
     if exporter is not None:
-        spans = [readable_span(record, resource(record)) for record in batch]
         with _ExporterLog() as log:
             result = await asyncio.to_thread(exporter.export, spans)
         if result is not SpanExportResult.SUCCESS:

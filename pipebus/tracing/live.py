@@ -10,7 +10,10 @@ No span is dropped while the exporter works: the task hands spans over only whil
 batch processors have room, and waits otherwise; meanwhile the buffer fills, and a
 full buffer makes senders wait, as the event log's does. While the exporter fails (its
 collector down), nobody waits for it: what the processors drop or fail to export is
-counted in :attr:`LiveTracer.stats` and logged.
+counted in :attr:`LiveTracer.stats`, logged, and recorded in the session as
+``BusSpansLostMessage`` events naming the lost spans' ids, so that ``pipebus export
+--only-lost`` can rebuild and send exactly those spans later. The runner stops its
+tracer before its recorder, so spans lost at the final flush are recorded too.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipebus.bus.context import ActiveDelivery, current_delivery
 from pipebus.core.envelope import Envelope
-from pipebus.core.messages import BusTracingStartedMessage
+from pipebus.core.messages import BusSpansLostMessage, BusTracingStartedMessage
 from pipebus.core.routing import Delivery, delivery_of
 from pipebus.tracing import semconv as sc
 from pipebus.tracing.bridge import OpenTelemetryBridge
@@ -44,6 +47,10 @@ EXPORT_WAIT_S = 0.005
 """How often the tracer, waiting for room in the export queue, looks again."""
 BUILD_CHUNK = 2000
 """Items built per step before the builder lets the bus run again."""
+LOST_IDS_PER_EVENT = 4096
+"""Span ids a recorded ``BusSpansLostMessage`` holds at most (one export batch's)."""
+RAISED = "a span processor raised"
+"""Why spans were lost when handing them to the processors raised."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +95,8 @@ class LiveTracer:
         built: Envelopes and deliveries built into spans so far.
         lost: Spans a span processor refused by raising (logged with the error).
         lost_spans: ``(trace_id, span_id)`` of this session's spans that the batch
-            processors dropped or failed to export, in the order they were lost.
+            processors dropped or failed to export, or that a processor refused by
+            raising, in the order they were lost (each also recorded in the session).
     """
 
     def __init__(
@@ -115,6 +123,9 @@ class LiveTracer:
         self._bridge = OpenTelemetryBridge(links=links)
         self._session: str | None = None
         self._lost_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._recording_to: WorkerBus | None = None
+        self._unrecorded: list[tuple[str, list[int]]] = []
         self.built = 0
         self.lost = 0
         self.sampled_out = 0
@@ -143,7 +154,8 @@ class LiveTracer:
         # spans this runner reports the resource they had live.
         resource = {key: _plain(value) for key, value in self.sink.resource.attributes.items()}
         bus.record(BusTracingStartedMessage(source=bus.runner_name, resource=resource))
-        self._bus = bus
+        self._bus = self._recording_to = bus
+        self._loop = asyncio.get_running_loop()
         self._session = bus.session_id
         self._stopping = False
         bus.trace_bridge = self._bridge
@@ -155,7 +167,11 @@ class LiveTracer:
         self._task = asyncio.create_task(self._build_loop(), name="pipebus:tracer")
 
     async def stop(self) -> None:
-        """Build what is buffered, close open spans, and flush the processors."""
+        """Build what is buffered, close open spans, flush the processors, record losses.
+
+        Spans lost up to the end of the flush (a collector down) are recorded in the
+        session before this returns: stop the tracer before the recorder.
+        """
         bus, self._bus = self._bus, None
         if bus is not None:
             bus.remove_tap(self)
@@ -176,6 +192,8 @@ class LiveTracer:
         for processor in self.sink.bulk:
             if self._on_lost in processor.lost:
                 processor.lost.remove(self._on_lost)
+        self._record_lost()
+        self._recording_to = None
         if not flushed:
             logger.warning("tracing: the span processors did not flush in time")
 
@@ -318,6 +336,7 @@ class LiveTracer:
         except Exception:
             self.lost += len(spans)
             logger.exception("tracing: a span processor raised; %d spans lost", len(spans))
+            self._note_lost([(span.trace_id, span.span_id) for span in spans], RAISED)
 
     def _on_lost(self, spans: Sequence[Any], why: str) -> None:
         """Count this session's spans a processor dropped or failed to export (any thread)."""
@@ -334,4 +353,33 @@ class LiveTracer:
                 self.dropped += len(mine)
             else:
                 self.failed += len(mine)
-            self.lost_spans.extend(mine)
+        self._note_lost(mine, why)
+
+    def _note_lost(self, spans: list[tuple[int, int]], why: str) -> None:
+        """Keep lost spans' ids, and have the event loop record them (any thread)."""
+        with self._lost_lock:
+            self.lost_spans.extend(spans)
+            self._unrecorded.append((why, [span_id for _trace_id, span_id in spans]))
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # not started, or long stopped: stop() recorded all it was told of
+        loop.call_soon_threadsafe(self._record_lost)
+
+    def _record_lost(self) -> None:
+        """Record the spans lost since the last call as ``BusSpansLostMessage`` events."""
+        with self._lost_lock:
+            unrecorded, self._unrecorded = self._unrecorded, []
+        bus = self._recording_to
+        if not unrecorded:
+            return
+        if bus is None:  # only after stop(), which stops listening first
+            count = sum(len(ids) for _why, ids in unrecorded)
+            logger.error("tracing: %d lost spans reported after the session ended", count)
+            return
+        for why, span_ids in unrecorded:
+            for start in range(0, len(span_ids), LOST_IDS_PER_EVENT):
+                chunk = span_ids[start : start + LOST_IDS_PER_EVENT]
+                hex_ids = [f"{span_id:016x}" for span_id in chunk]
+                bus.record(
+                    BusSpansLostMessage(source=bus.runner_name, span_ids=hex_ids, reason=why)
+                )

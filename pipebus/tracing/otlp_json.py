@@ -1,85 +1,71 @@
-"""OTLP JSON: span records as OpenTelemetry's JSON encoding of an export request.
+"""OTLP JSON: finished spans as OpenTelemetry's JSON encoding of an export request.
 
 One ``ExportTraceServiceRequest`` per line (JSON Lines), the format OpenTelemetry's
-file exporter writes and the Collector's ``otlpjsonfile`` receiver reads. Ids are hex
-strings and 64-bit integers decimal strings, as the OTLP/JSON mapping asks.
+file exporter writes and the Collector's ``otlpjsonfile`` receiver reads.
+
+The request is built by OpenTelemetry's own OTLP encoder
+(``opentelemetry-exporter-otlp-proto-common``, what its OTLP exporters send), so a
+file holds what ``--otlp`` sends: same grouping by resource and scope, same flags for
+remote parents, same attribute values. Protobuf's ``json_format`` writes the
+``opentelemetry-proto`` message as proto3 JSON: field names in lowerCamelCase, 64-bit
+integers as decimal strings, and non-finite doubles as the strings ``"NaN"``,
+``"Infinity"`` and ``"-Infinity"`` (never bare: ``json.dumps`` is told to refuse
+them). OTLP/JSON departs from proto3 JSON in two places, done here: enums are
+integers, and trace and span ids are hex strings, not base64.
+
+All of that comes with the ``otlp`` extra (``pip install 'pipebus[otlp]'``), which
+:func:`encoder` asks for by name when it is missing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import base64
+import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipebus._version import __version__
-from pipebus.tracing.records import CONSUMER, INTERNAL, PRODUCER, SpanRecord
+from opentelemetry.sdk.trace import ReadableSpan
 
-SPAN_KINDS = {INTERNAL: 1, PRODUCER: 4, CONSUMER: 5}
-"""OTLP's ``SpanKind`` numbers."""
-STATUS_ERROR = 2
+from pipebus.core.errors import TracingError
 
+Encoder = Callable[[Sequence[ReadableSpan]], str]
+"""Spans to one line of OTLP JSON (without its newline)."""
 
-def export_request(records: Sequence[SpanRecord], resource: Mapping[str, Any]) -> dict[str, Any]:
-    """The OTLP/JSON ``ExportTraceServiceRequest`` of some span records."""
-    return {
-        "resourceSpans": [
-            {
-                "resource": {"attributes": attributes(resource)},
-                "scopeSpans": [
-                    {
-                        "scope": {"name": "pipebus", "version": __version__},
-                        "spans": [span(record) for record in records],
-                    }
-                ],
-            }
-        ]
-    }
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 
 
-def span(record: SpanRecord) -> dict[str, Any]:
-    """One span in OTLP/JSON."""
-    encoded: dict[str, Any] = {
-        "traceId": f"{record.trace_id:032x}",
-        "spanId": f"{record.span_id:016x}",
-        "name": record.name,
-        "kind": SPAN_KINDS[record.kind],
-        "startTimeUnixNano": str(record.start_ns),
-        "endTimeUnixNano": str(record.end_ns),
-        "attributes": attributes(record.attributes),
-    }
-    if record.parent_span_id:
-        encoded["parentSpanId"] = f"{record.parent_span_id:016x}"
-    if record.events:
-        encoded["events"] = [
-            {"timeUnixNano": str(time_ns), "name": name, "attributes": attributes(values)}
-            for name, time_ns, values in record.events
-        ]
-    if record.links:
-        encoded["links"] = [
-            {"traceId": f"{trace_id:032x}", "spanId": f"{span_id:016x}"}
-            for trace_id, span_id in record.links
-        ]
-    if record.error is not None:
-        encoded["status"] = {"code": STATUS_ERROR, "message": record.error}
-    return encoded
+def encoder() -> Encoder:
+    """The OTLP JSON encoder of spans (loads OpenTelemetry's protobuf encoder).
+
+    Raises:
+        TracingError: If the ``otlp`` extra is not installed (the message says what to run).
+    """
+    try:
+        # protobuf ships no type stubs (types-protobuf does; not a dependency).
+        from google.protobuf import json_format  # type: ignore[import-untyped, unused-ignore]
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    except ImportError as exc:
+        raise TracingError(
+            f"OTLP JSON is written with OpenTelemetry's OTLP encoder, which comes with the "
+            f"otlp extra: pip install 'pipebus[otlp]' ({exc})"
+        ) from exc
+
+    def encode(spans: Sequence[ReadableSpan]) -> str:
+        request = json_format.MessageToDict(encode_spans(spans), use_integers_for_enums=True)
+        for resource_spans in request.get("resourceSpans", ()):
+            for scope_spans in resource_spans.get("scopeSpans", ()):
+                for span in scope_spans.get("spans", ()):
+                    _hex_ids(span)
+                    for link in span.get("links", ()):
+                        _hex_ids(link)
+        return json.dumps(request, separators=(",", ":"), allow_nan=False)
+
+    return encode
 
 
-def attributes(values: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """OTLP ``KeyValue``s of an attribute mapping (None values left out)."""
-    return [
-        {"key": key, "value": any_value(value)}
-        for key, value in values.items()
-        if value is not None
-    ]
-
-
-def any_value(value: Any) -> dict[str, Any]:
-    """OTLP ``AnyValue`` of an attribute value."""
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
-    if isinstance(value, (list, tuple)):
-        return {"arrayValue": {"values": [any_value(item) for item in value]}}
-    return {"stringValue": str(value)}
+def _hex_ids(encoded: dict[str, Any]) -> None:
+    """Turn the base64 ids proto3 JSON writes into the hex ids OTLP/JSON asks for."""
+    for name in _ID_FIELDS:
+        value = encoded.get(name)
+        if value:
+            encoded[name] = base64.b64decode(value).hex()

@@ -189,16 +189,19 @@ class BulkSpanProcessor(SpanProcessor):
 
     def _export(self, batch: list[Any]) -> bool:
         convert = self._convert
+        spans = batch
         try:
             if convert is not None:
-                batch = [s if isinstance(s, ReadableSpan) else convert(s) for s in batch]
-            result = self.exporter.export(batch)
+                spans = [s if isinstance(s, ReadableSpan) else convert(s) for s in batch]
+            result = self.exporter.export(spans)
         except Exception:
             logger.exception("tracing: exporting %d spans raised", len(batch))
             self._failed(batch, "the export raised")
             return False
         if result is not SpanExportResult.SUCCESS:
             logger.warning("tracing: the exporter refused %d spans (%s)", len(batch), result)
+            # Listeners are shown the spans as they were queued (pipebus's own records,
+            # which the live tracer recognises and records as lost), not the converted ones.
             self._failed(batch, "the collector did not take them")
             return False
         self.exported += len(batch)

@@ -21,6 +21,7 @@ import heapq
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from pipebus.core.errors import TracingError
 from pipebus.eventlog.store import EventLog
 from pipebus.tracing.events import event_of_stored
 from pipebus.tracing.records import SpanRecord
@@ -33,6 +34,8 @@ _Delivery = tuple[int, str, str, int, str | None, str | None]  # end, message, s
 Progress = Callable[[int, int], None]
 RESOURCE_TYPE = "BusTracingStartedMessage"
 """The record-only event a live tracer leaves in the session: its runner's resource."""
+LOST_TYPE = "BusSpansLostMessage"
+"""The record-only event a live tracer leaves for spans it could not deliver: their ids."""
 
 
 @dataclass(slots=True)
@@ -74,6 +77,26 @@ async def session_runners(log: EventLog, session_id: str) -> Runners:
 
 RUNNER_PAGE = 50_000
 """Rows read at a time when looking for who recorded a session (a few columns each)."""
+
+
+async def lost_span_ids(log: EventLog, session_id: str) -> set[int]:
+    """The ids of the spans live tracing recorded as lost in ``session_id``.
+
+    Raises:
+        EventLogError: If the log cannot be read.
+        TracingError: If a recorded span id is not 16 hex digits.
+    """
+    ids: set[int] = set()
+    for event in await log.events(session_id, types=[LOST_TYPE]):
+        for span_id in getattr(event.message, "span_ids", ()):
+            try:
+                ids.add(int(span_id, 16))
+            except (TypeError, ValueError):
+                raise TracingError(
+                    f"event {event.seq} of session {session_id[:8]} ({LOST_TYPE}) names "
+                    f"a span id that is not 16 hex digits: {span_id!r}"
+                ) from None
+    return ids
 
 
 async def recorded_spans(

@@ -361,11 +361,15 @@ class WorkerRunner(EventSource, BusSubscriber):
             self.bus.refuse_sends(f"runner '{self.name}' has finished (its run() returned)")
             if self._watchdog is not None:
                 self._watchdog.stop()
+            # Tracing ends first: spans it loses up to its final flush (a collector
+            # down) are recorded in the session, for `pipebus export --only-lost`.
             try:
-                await self._recording.end(status)
-            finally:
                 await self._tracing.end()
-                self._phase = "done"
+            finally:
+                try:
+                    await self._recording.end(status)
+                finally:
+                    self._phase = "done"
         if self._force_gc:
             await asyncio.to_thread(gc.collect)
         if cancelled_from_outside:

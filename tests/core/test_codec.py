@@ -171,6 +171,7 @@ def frames(draw: st.DrawFn) -> Frame:
 FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "str": TEXT,
     "str | None": st.none() | TEXT,
+    "list[str]": st.lists(TEXT, max_size=4),
     "bool": st.booleans(),
     "bool | None": st.none() | st.booleans(),
     "int": st.integers(),

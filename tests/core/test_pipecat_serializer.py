@@ -57,6 +57,7 @@ from pipebus.core.messages import (
     BusLoopBlockedMessage,
     BusRunnerHeartbeatMessage,
     BusRunnerLeftMessage,
+    BusSpansLostMessage,
     BusTracingStartedMessage,
     BusTransportGapMessage,
     BusWorkerStoppedMessage,
@@ -188,6 +189,7 @@ SAMPLES: list[BusMessage] = [
     BusTransportGapMessage(source="r", channel="c", seconds=1.5, error="gone", replayed=True),
     BusLoopBlockedMessage(source="r", blocked_ms=2004.5, threshold_ms=100.0, handler="W.run"),
     BusTracingStartedMessage(source="r", resource={"service.name": "s", "n": 1}),
+    BusSpansLostMessage(source="r", span_ids=["00f067aa0ba902b7"], reason="the export raised"),
 ]
 
 

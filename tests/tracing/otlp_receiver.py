@@ -87,8 +87,12 @@ def _span(span: ProtoSpan, resource: tuple[tuple[str, object], ...]) -> Span:
 
 
 @contextmanager
-def otlp_receiver() -> Iterator[Receiver]:
-    """A receiver listening on 127.0.0.1 (a free port) for the block; ``.url`` is its base."""
+def otlp_receiver(port: int = 0) -> Iterator[Receiver]:
+    """A receiver listening on 127.0.0.1 for the block; ``.url`` is its base.
+
+    ``port``: the port to listen on (default: a free one), so that a collector can be
+    down for a while and then up again at the same address.
+    """
     receiver = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -114,7 +118,7 @@ def otlp_receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: object) -> None:  # quiet
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
