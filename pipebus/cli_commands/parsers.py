@@ -1,4 +1,6 @@
-"""The argument parsers of the event-log commands: sessions, show, state, replay and db.
+"""The argument parsers of the event-log commands: ``sessions`` to ``db``.
+
+The commands: sessions, show, state, replay, export, inspect, diff and db.
 
 Each command's code is imported when it runs (:func:`lazy`), so building the parser,
 and ``pipebus --help``, stays quick.
@@ -365,7 +367,7 @@ def _add_db(commands: Commands) -> None:
         "upgrade an event log's schema, or show its revision",
         "Manage an event log's schema (Alembic migrations). Besides recording, `db "
         "upgrade` is the only command that creates or migrates a log: the commands that "
-        "read (sessions, show, state, replay, export, inspect) never write, and refuse a log "
+        "read (sessions, show, state, replay, export, inspect, diff) never write, and refuse a log "
         "that needs it. A log written by a newer pipebus, or a database that is not a "
         "pipebus log, is never changed.",
         "  pipebus db current --check\n  pipebus db upgrade --db postgresql://host/db",
