@@ -28,13 +28,17 @@ and the inspector's side-by-side screen show the same comparison.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from pipebus.core.codec import field_values, loads_tagged
 from pipebus.core.describe import compact
+from pipebus.core.errors import DecodeError
+from pipebus.core.frames import Frame
 from pipebus.replay.rerun import message_diff
 from pipebus.replay.session import SessionReplay
 
@@ -221,17 +225,30 @@ class Recorded:
         return cls(int(row[0]), row[1], row[2], row[3], row[4], row[5])
 
     def fields(self) -> Any:
-        """The payload decoded (the codec's JSON; undecodable: the text itself)."""
+        """The payload decoded, its values as they were sent (a datetime, a dataclass).
+
+        A payload naming a type this process has not registered is read as plain JSON,
+        and one that is not JSON is the text itself.
+        """
         try:
-            return json.loads(self.payload)
-        except ValueError:
-            return self.payload
+            return loads_tagged(self.payload, "fields")
+        except DecodeError:
+            try:
+                return json.loads(self.payload)
+            except ValueError:
+                return self.payload
 
 
 def _comparable(value: Any, jobs: Callable[[str], str], frame: bool = False) -> Any:
-    """``value`` without ids and times, job ids through ``jobs``."""
+    """``value`` without ids and times, job ids through ``jobs``.
+
+    A dataclass (a frame, a registry entry) becomes a dict of its fields, so that a
+    difference has a path; ``frame``: ``value`` holds the fields of a still-tagged
+    dataclass, whose ``id`` and ``name`` would number a frame.
+    """
     if isinstance(value, dict):
-        is_frame = value.get("$pb") == "dc"
+        # A dataclass this process could not decode is still tagged: its fields are "f".
+        tagged = value.get("$pb") == "dc"
         found = {}
         for key, item in value.items():
             if key in IGNORED_FIELDS or (frame and key in FRAME_IDS):
@@ -239,10 +256,19 @@ def _comparable(value: Any, jobs: Callable[[str], str], frame: bool = False) -> 
             if key == "job_id" and isinstance(item, str):
                 found[key] = jobs(item)
             else:
-                found[key] = _comparable(item, jobs, frame=is_frame and key == "f")
+                found[key] = _comparable(item, jobs, frame=tagged and key == "f")
         return found
     if isinstance(value, list):
         return [_comparable(item, jobs) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_comparable(item, jobs) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        numbering = FRAME_IDS if isinstance(value, Frame) else frozenset()
+        return {
+            name: _comparable(item, jobs)
+            for name, item in field_values(value).items()
+            if name not in IGNORED_FIELDS and name not in numbering
+        }
     return value
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipebus import BusWorkerRegistryMessage, WorkerRegistryEntry
 from pipebus.cli import main
 from tests.inspector.sessions import SESSION, scenario, write_session
 from tests.replay.variants import RERUN, diverging, renamed_jobs, write_rerun
@@ -110,3 +111,20 @@ async def test_a_missing_log_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert await run("diff", "last", "last", "--db", str(missing)) == 2
     assert f"no event log at {missing}" in capsys.readouterr().err
     assert not missing.exists()
+
+
+async def test_a_divergence_shows_values_as_sent_never_the_codecs_tags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A registry snapshot's entries (registered dataclasses) are listed as fields."""
+    path = tmp_path / "runs.db"
+    await write_session(path)
+    messages = renamed_jobs(scenario())
+    entry = WorkerRegistryEntry(name="closer", parent="agent", active=True, started_at=1.5)
+    snapshot = BusWorkerRegistryMessage(source="runner", runner="runner", workers=[entry])
+    messages.insert(3, (snapshot, None))
+    await write_rerun(path, messages)
+    assert await run("diff", SESSION[:4], RERUN[:4], "--db", str(path)) == 1
+    out = capsys.readouterr().out
+    assert "$pb" not in out
+    assert "  + workers: [{'name': 'closer', 'parent': 'agent', 'active': True, " in out
