@@ -25,6 +25,16 @@ from pipebus.eventlog.store import EventLog
 GC_EVERY = 2.0
 """Seconds between full collections, done only when no key came for as long."""
 
+YOUNG_COLLECTIONS_SMALL = 2_000
+"""The collector's first threshold while the app runs: young collections kept short.
+
+An open event log raises it to 50,000 (:mod:`pipebus.eventlog.collector`: decoding
+in bulk goes faster). The inspector reads little at a time, and a young collection
+over 50,000 objects took 15 to 20 ms, in the middle of a step; one over a few
+thousand takes about a millisecond. A threshold other than Python's default is one
+the log leaves alone.
+"""
+
 FULL_COLLECTIONS_RARELY = 1_000
 """The collector's third threshold while the app runs (Python's default: 10).
 
@@ -104,9 +114,9 @@ class InspectorApp(App[None]):
     async def on_mount(self) -> None:
         """Open the log, then the session or the sessions screen."""
         self._gc_thresholds = gc.get_threshold()
-        first, second, _ = self._gc_thresholds
+        _, second, _ = self._gc_thresholds
         gc.freeze()  # Textual's and the modules' objects: never worth a collection
-        gc.set_threshold(first, second, FULL_COLLECTIONS_RARELY)
+        gc.set_threshold(YOUNG_COLLECTIONS_SMALL, second, FULL_COLLECTIONS_RARELY)
         self.set_interval(GC_EVERY, self._collect_when_quiet)
         self.event_log = await open_log(self.location)
         if self.session is None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inspector.data import KEPT_EVENTS, SessionData
+from inspector.data import KEPT_EVENTS, KEPT_STATES, SessionData
 from pipebus.eventlog.store import EventLog
+from pipebus.replay import session as replay_session
 
 
 async def test_the_state_at_each_step_is_the_one_a_full_rebuild_computes(
@@ -35,3 +36,19 @@ async def test_events_are_read_by_window_and_the_cache_stays_bounded(
         assert data.cached(7) is not None and data.cached(16) is None
         assert await data.load([2, 20, 30]) == 2
         assert KEPT_EVENTS >= 10_000
+
+
+async def test_a_step_gone_back_to_after_many_jumps_is_not_folded_again(
+    demo_log: tuple[Path, str],
+) -> None:
+    path, session = demo_log
+    async with await EventLog.open(path) as log:
+        data = await SessionData.open(log, session)
+        first = await data.state_around(await data.event(3))
+        jumps = range(data.length, data.length - 12, -1)  # more than the replay keeps
+        assert len(jumps) > replay_session.KEPT_STATES and len(jumps) < KEPT_STATES
+        for step in jumps:
+            await data.state_around(await data.event(step))
+        again = await data.state_around(await data.event(3))
+        assert all(kept is shown for kept, shown in zip(again, first, strict=True))
+        assert again[1] == await data.replay.rebuild(3)

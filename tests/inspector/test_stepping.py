@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from inspector.app import InspectorApp
+from inspector.app import YOUNG_COLLECTIONS_SMALL, InspectorApp
 from inspector.screens.main import MainScreen
 from inspector.widgets import Panel
+from pipebus.eventlog import collector
 from tests.inspector.sessions import LONG, SESSION, main_screen, settle, shown
 
 SIZE = (170, 48)
@@ -32,6 +34,19 @@ async def test_the_demo_session_opens_on_its_first_step_with_its_panels(
         assert "translator" in workers and "failed" in workers
         jobs = screen.panel("jobs").plain
         assert "cancelled" in jobs and "archive" in jobs
+
+
+async def test_young_collections_stay_small_while_a_session_is_open(fixed_log: Path) -> None:
+    before = gc.get_threshold()
+    app = InspectorApp(fixed_log, SESSION)
+    async with app.run_test(size=SIZE) as pilot:
+        await shown(pilot, app, 1)
+        # the open log raises the young threshold for bulk reads; a step is no bulk read
+        assert gc.get_threshold()[0] == YOUNG_COLLECTIONS_SMALL < collector.RAISED
+        await pilot.press("j")
+        await shown(pilot, app, 2)
+        assert gc.get_threshold()[0] == YOUNG_COLLECTIONS_SMALL
+    assert gc.get_threshold() == before
 
 
 async def test_keys_step_forward_back_first_last_and_go_to(fixed_log: Path) -> None:
