@@ -37,7 +37,6 @@ from pipebus.bus.base import WorkerBus
 from pipebus.bus.context import ActiveDelivery
 from pipebus.core.envelope import Envelope
 from pipebus.core.errors import EventLogError
-from pipebus.core.ids import delivery_span_id, name_key
 from pipebus.eventlog.committer import Committer, resolve
 from pipebus.eventlog.rows import recordable_row
 from pipebus.eventlog.store import EventLog
@@ -121,13 +120,11 @@ class Recorder:
         self._seq = 0
         self._pending: list[tuple[int, Envelope]] = []
         self._deliveries: list[tuple[ActiveDelivery, int, BaseException | None]] = []
-        self._subscriber_keys: dict[str, int] = {}
         self._encoding = False
         self._wake = asyncio.Event()
         self._hurry = asyncio.Event()
         self._stopping = False
         self._room_waiters: list[asyncio.Future[None]] = []
-        self._last: tuple[Envelope | None, int] = (None, 0)
         self.most_buffered = 0
 
     # --- what the committer knows ----------------------------------------------------
@@ -237,7 +234,6 @@ class Recorder:
         self._seq = seq = self._seq + 1
         pending = self._pending
         pending.append((seq, envelope))  # encoded later, by the encoder: not on the send path
-        self._last = (envelope, seq)
         buffered = len(pending)
         if buffered > self.most_buffered:
             self.most_buffered = buffered
@@ -287,9 +283,9 @@ class Recorder:
         committer = self._committer
         if committer is None:
             return
-        last, seq = self._last
-        if last is not envelope:  # not seen by this tap: wait for all seen so far
-            seq = self._seq
+        # send() stamped it just before, with no await between: its position is the
+        # last one this tap gave.
+        seq = self._seq
         self._hurry.set()
         self._wake.set()
         if not await committer.stored(seq):
@@ -308,27 +304,11 @@ class Recorder:
     def _delivery_records(self) -> None:
         """Hand the deliveries finished so far to the committer, as records."""
         finished, self._deliveries = self._deliveries, []
-        keys = self._subscriber_keys
-        add = self._committer.add_delivery if self._committer is not None else None
-        if add is None:
+        if self._committer is None:
             return
+        add, record = self._committer.add_delivery, DeliveryRecord.of
         for delivery, end_ns, error in finished:
-            subscriber = delivery.subscriber
-            key = keys.get(subscriber)
-            if key is None:
-                key = keys[subscriber] = name_key(subscriber)
-            envelope = delivery.envelope
-            add(
-                DeliveryRecord(
-                    envelope.message_id,
-                    subscriber,
-                    delivery_span_id(envelope.span_id, key),
-                    delivery.start_ns,
-                    end_ns,
-                    type(error).__name__ if error is not None else None,
-                    str(error) if error is not None else None,
-                )
-            )
+            add(record(delivery, end_ns, error))
 
     async def _encode_loop(self) -> None:
         committer = self._committer
