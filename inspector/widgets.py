@@ -43,6 +43,17 @@ MARGIN = 100
 """Rows read beyond the visible ones, on each side."""
 
 
+def top_for(view: ScrollView, row: int) -> int:
+    """The first visible row of ``view`` once ``row`` is scrolled into view (one row a line)."""
+    top = int(view.scroll_offset.y)
+    height = max(1, view.scrollable_content_region.height)
+    if row < top:
+        return row
+    if row >= top + height:
+        return row - height + 1
+    return top
+
+
 class Timeline(ScrollView, can_focus=True):
     """Every row of the session, drawn only when visible (``render_line``)."""
 
@@ -116,13 +127,7 @@ class Timeline(ScrollView, can_focus=True):
 
     def top_for(self, row: int) -> int:
         """The first visible row once ``row`` is scrolled into view."""
-        top = int(self.scroll_offset.y)
-        height = max(1, self.scrollable_content_region.height)
-        if row < top:
-            return row
-        if row >= top + height:
-            return row - height + 1
-        return top
+        return top_for(self, row)
 
     def wanted(self, step: int | None = None) -> list[int]:
         """The steps of the visible rows and a margin around them, for reading.

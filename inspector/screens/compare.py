@@ -28,7 +28,7 @@ from inspector.dialogs import LinesScreen, key_lines
 from inspector.keys import COMPARE_KEYS, bindings
 from inspector.panels import RowLayout, row_text
 from inspector.side_by_side import SideBySide, pair_lines
-from inspector.widgets import CURSOR, STYLES, Panel, StatusBar
+from inspector.widgets import CURSOR, STYLES, Panel, StatusBar, top_for
 from pipebus.core.errors import PipebusError
 
 MARGIN = 100
@@ -86,13 +86,7 @@ class SideTimeline(ScrollView, can_focus=True):
 
     def top_for(self, row: int) -> int:
         """The first visible row once ``row`` is scrolled into view."""
-        top = int(self.scroll_offset.y)
-        height = max(1, self.scrollable_content_region.height)
-        if row < top:
-            return row
-        if row >= top + height:
-            return row - height + 1
-        return top
+        return top_for(self, row)
 
     def sync(self) -> None:
         """The cursor moved or the rows came: size, scroll the cursor into view, redraw.
